@@ -1,0 +1,203 @@
+"""HTTP face of the fake DigitalOcean API v2 (see README.md next to this file).
+
+All state lives in a :class:`~mocks.digitalocean.state.FakeState` on
+``app.state.fake``; the router below is stateless, so any number of apps can
+live in one process without sharing anything.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from mocks.digitalocean.state import (
+    DEFAULT_PER_PAGE,
+    ApiError,
+    FakeConfig,
+    FakeState,
+    RouteKind,
+    not_found,
+    unprocessable,
+)
+
+Operation = Callable[[FakeState], Awaitable[tuple[int, dict[str, Any]]]]
+
+router = APIRouter()
+
+
+def _fake(request: Request) -> FakeState:
+    return request.app.state.fake
+
+
+def _base_url(request: Request) -> str:
+    # Links point back at this fake (not api.digitalocean.com) so that clients
+    # following them stay on it.
+    return str(request.base_url).rstrip("/")
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    # orjson + a prebuilt Response skips FastAPI's encoder: the fake must stay cheap
+    # under benchmark load.
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+async def _serve(request: Request, kind: RouteKind | None, operation: Operation) -> Response:
+    """Shared path of every /v2 route: admission, the operation, latency, headers."""
+    fake = _fake(request)
+    headers: dict[str, str] = {}
+    try:
+        headers = fake.admit(request.headers.get("authorization"), kind)
+        status, body = await operation(fake)
+    except ApiError as error:
+        headers.update(error.headers)
+        status, body = error.status, error.body
+    if fake.config.latency_ms > 0:
+        await asyncio.sleep(fake.config.latency_ms / 1000)
+    return _json(status, body, headers)
+
+
+async def _read_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ApiError(400, "bad_request", f"The request body is not valid JSON: {error}") from None
+
+
+def _int_query(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise unprocessable(f"{name} must be an integer.") from None
+
+
+def _int_path(raw: str) -> int:
+    # A non-numeric id can never name a resource: DO answers 404, not a schema error.
+    try:
+        return int(raw)
+    except ValueError:
+        raise not_found() from None
+
+
+# -- /v2 -----------------------------------------------------------------------
+
+
+@router.post("/v2/droplets")
+async def create_droplet(request: Request) -> Response:
+    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
+        payload = await _read_json(request)
+        return 202, fake.create_droplet(payload, base_url=_base_url(request))
+
+    return await _serve(request, "create", operation)
+
+
+@router.get("/v2/droplets")
+async def list_droplets(request: Request) -> Response:
+    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
+        body = fake.list_droplets(
+            tag_name=request.query_params.get("tag_name") or None,
+            page=_int_query(request, "page", 1),
+            per_page=_int_query(request, "per_page", DEFAULT_PER_PAGE),
+            base_url=_base_url(request),
+        )
+        return 200, body
+
+    return await _serve(request, "list", operation)
+
+
+@router.get("/v2/droplets/{droplet_id}")
+async def get_droplet(request: Request, droplet_id: str) -> Response:
+    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
+        return 200, fake.get_droplet(_int_path(droplet_id))
+
+    return await _serve(request, "get", operation)
+
+
+@router.get("/v2/actions/{action_id}")
+async def get_action(request: Request, action_id: str) -> Response:
+    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
+        return 200, fake.get_action(_int_path(action_id))
+
+    return await _serve(request, "action", operation)
+
+
+@router.api_route(
+    "/v2/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+)
+async def unknown_v2_route(request: Request, path: str) -> Response:
+    # Still authenticated and rate limited, then a DO-shaped 404 instead of
+    # FastAPI's {"detail": ...}.
+    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
+        raise not_found()
+
+    return await _serve(request, None, operation)
+
+
+# -- control plane (no auth, not counted, not rate limited) -------------------
+
+
+@router.get("/health")
+async def health() -> Response:
+    return _json(200, {"status": "ok"})
+
+
+@router.get("/_fake/config")
+async def get_config(request: Request) -> Response:
+    return _json(200, _fake(request).config.model_dump())
+
+
+@router.post("/_fake/config")
+async def update_config(request: Request) -> Response:
+    try:
+        changes = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as error:
+        return _json(422, {"detail": f"invalid JSON: {error}"})
+    if not isinstance(changes, dict):
+        return _json(422, {"detail": "expected a JSON object of config fields"})
+    try:
+        config = _fake(request).update_config(changes)
+    except ValidationError as error:
+        return _json(422, {"detail": error.errors(include_url=False, include_context=False)})
+    return _json(200, config.model_dump())
+
+
+@router.post("/_fake/reset")
+async def reset(request: Request) -> Response:
+    fake = _fake(request)
+    fake.reset()
+    return _json(200, {"status": "reset", "config": fake.config.model_dump()})
+
+
+@router.get("/_fake/stats")
+async def stats(request: Request) -> Response:
+    return _json(200, _fake(request).stats())
+
+
+def create_app(
+    config: FakeConfig | None = None,
+    *,
+    clock: Callable[[], float] | None = None,
+    wall_clock: Callable[[], float] | None = None,
+) -> FastAPI:
+    """A fresh, independent fake. ``clock``/``wall_clock`` are for tests."""
+    app = FastAPI(
+        title="Fake DigitalOcean API v2",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    clocks: dict[str, Callable[[], float]] = {}
+    if clock is not None:
+        clocks["clock"] = clock
+    if wall_clock is not None:
+        clocks["wall_clock"] = wall_clock
+    app.state.fake = FakeState(config, **clocks)
+    app.include_router(router)
+    return app

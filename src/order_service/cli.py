@@ -1,0 +1,151 @@
+"""`order-service` command line: migrate | serve | seed | token (SPEC section 8)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from order_service.config import ConfigError, DatabaseSettings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        # One clear line naming the variable; never a stack trace.
+        print(f"order-service: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="order-service", description="Order & provisioning service of the VPS platform"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="upgrade DATABASE_URL to the latest schema")
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.set_defaults(handler=_migrate)
+
+    serve = commands.add_parser("serve", help="run the API and the provisioner on HOST:PORT")
+    serve.add_argument("--host", help="override HOST")
+    serve.add_argument("--port", type=int, help="override PORT")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--migrate", action="store_true", help="run `migrate` first")
+    serve.set_defaults(handler=_serve)
+
+    seed = commands.add_parser("seed", help="add sample orders in every state (demos)")
+    seed.add_argument("--user", action="append", help="user id (sub) to own them; repeatable")
+    seed.set_defaults(handler=_seed)
+
+    token = commands.add_parser("token", help="print a development JWT for a user")
+    token.add_argument("--sub", required=True, help="the user id")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--private-key", type=Path, help="PEM private key (RS256 mode)")
+    token.set_defaults(handler=_token)
+    return parser
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from order_service.migrate import upgrade
+
+    url = DatabaseSettings().database_url
+    upgrade(url, args.revision)
+    print(f"order-service: database at revision {args.revision}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from order_service.logging_setup import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    if args.migrate:
+        from order_service.migrate import upgrade
+
+        upgrade(settings.database_url)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if args.workers > 1 and settings.is_sqlite:
+        raise ConfigError("DATABASE_URL: SQLite supports one process; use --workers 1")
+    uvicorn.run(
+        "order_service.app:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        # Gives the provisioner time to release its leases on SIGTERM.
+        timeout_graceful_shutdown=10,
+        **_fast_server_options(),
+    )
+    return 0
+
+
+def _fast_server_options() -> dict[str, str]:
+    """uvloop and httptools when installed (uvicorn[standard]), else the defaults."""
+    options: dict[str, str] = {}
+    try:
+        import uvloop  # noqa: F401
+
+        options["loop"] = "uvloop"
+    except ImportError:
+        pass
+    try:
+        import httptools  # noqa: F401
+
+        options["http"] = "httptools"
+    except ImportError:
+        pass
+    return options
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from order_service.seed import seed
+
+    url = DatabaseSettings().database_url
+    created = asyncio.run(seed(url, args.user or ["demo-user-1", "demo-user-2"]))
+    for line in created:
+        print(line)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    import jwt
+
+    # The token command needs only the JWT settings; INTERNAL_API_KEY is not its business.
+    settings = load_settings(internal_api_key="not-needed-for-token")
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": args.sub, "iat": now, "exp": now + args.ttl}
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_algorithm == "RS256":
+        if args.private_key is None:
+            print(
+                "order-service: JWT_ALGORITHM=RS256 needs --private-key FILE "
+                "(a PEM private key matching JWT_PUBLIC_KEY)",
+                file=sys.stderr,
+            )
+            return 2
+        key = args.private_key.read_text()
+    else:
+        assert settings.jwt_secret is not None
+        key = settings.jwt_secret.get_secret_value()
+    print(jwt.encode(claims, key, algorithm=settings.jwt_algorithm))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""FastAPI dependencies shared by the routers: the unit of work and app services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service.catalog.client import CatalogClient
+from order_service.config import Settings
+from order_service.db import session_scope
+from order_service.errors import OrderNotFound
+from order_service.orders.idempotency import IdempotencyStore
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    # scope="function" (below): the commit happens when the endpoint returns,
+    # *before* the response is sent, so a client never sees a success that
+    # did not commit.
+    async for session in session_scope(request.app.state.sessionmaker):
+        yield session
+
+
+def _catalog(request: Request) -> CatalogClient:
+    return request.app.state.catalog
+
+
+def _idempotency(request: Request) -> IdempotencyStore:
+    return request.app.state.idempotency
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _wake_provisioner(request: Request) -> Callable[[], None]:
+    provisioner = request.app.state.provisioner
+    return provisioner.wake if provisioner is not None else _nothing
+
+
+def _nothing() -> None:
+    return None
+
+
+def _order_id(
+    order_id: Annotated[str, Path(description="Order id (UUID)", max_length=64)],
+) -> uuid.UUID:
+    # A malformed id names no order: 404, like an unknown one.
+    try:
+        return uuid.UUID(order_id)
+    except ValueError:
+        raise OrderNotFound() from None
+
+
+Session = Annotated[AsyncSession, Depends(_session, scope="function")]
+Catalog = Annotated[CatalogClient, Depends(_catalog)]
+Idempotency = Annotated[IdempotencyStore, Depends(_idempotency)]
+AppSettings = Annotated[Settings, Depends(_settings)]
+WakeProvisioner = Annotated[Callable[[], None], Depends(_wake_provisioner)]
+OrderId = Annotated[uuid.UUID, Depends(_order_id)]

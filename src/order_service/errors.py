@@ -1,0 +1,173 @@
+"""Errors are types: each carries its SPEC code and HTTP status.
+
+One set of handlers renders every error — ours, validation, unknown routes,
+wrong methods — as the SPEC envelope `{"error": {"code", "message", "details"?}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from order_service.jsonresponse import json_response
+
+logger = logging.getLogger("order_service.errors")
+
+
+class AppError(Exception):
+    code = "INTERNAL_ERROR"
+    status_code = 500
+    message = "Internal server error"
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        self.message = message or self.message
+        self.details = details
+        super().__init__(self.message)
+
+
+class ValidationFailed(AppError):
+    code, status_code, message = "VALIDATION_ERROR", 400, "Request validation failed"
+
+
+class Unauthorized(AppError):
+    code, status_code, message = "UNAUTHORIZED", 401, "Authentication required"
+
+
+class OrderAccessDenied(AppError):
+    code, status_code, message = "ORDER_ACCESS_DENIED", 403, "This order belongs to another user"
+
+
+class OrderNotFound(AppError):
+    code, status_code, message = "ORDER_NOT_FOUND", 404, "Order not found"
+
+
+class InvalidPlan(AppError):
+    code, status_code, message = "INVALID_PLAN", 400, "Plan is unknown or inactive"
+
+
+class InvalidImage(AppError):
+    code, status_code, message = (
+        "INVALID_IMAGE",
+        400,
+        "Image is unknown, inactive, or not allowed for this plan",
+    )
+
+
+class InvalidCoupon(AppError):
+    code, status_code, message = "INVALID_COUPON", 400, "Coupon cannot be applied"
+
+
+class InvalidDuration(AppError):
+    code, status_code, message = "INVALID_DURATION", 400, "The plan has no price for this duration"
+
+
+class PaymentStatusConflict(AppError):
+    code, status_code, message = (
+        "PAYMENT_STATUS_CONFLICT",
+        409,
+        "Payment status can only change while the order awaits payment",
+    )
+
+
+class OrderStatusConflict(AppError):
+    code, status_code, message = (
+        "ORDER_STATUS_CONFLICT",
+        409,
+        "The order's status does not allow this",
+    )
+
+
+class IdempotencyKeyReused(AppError):
+    code, status_code, message = (
+        "IDEMPOTENCY_KEY_REUSED",
+        422,
+        "This Idempotency-Key was used with a different request body",
+    )
+
+
+class IdempotencyKeyInUse(AppError):
+    code, status_code, message = (
+        "IDEMPOTENCY_KEY_IN_USE",
+        409,
+        "A request with this Idempotency-Key is still being processed",
+    )
+
+
+class CatalogUnavailable(AppError):
+    code, status_code, message = (
+        "CATALOG_SERVICE_UNAVAILABLE",
+        503,
+        "catalog-service is unavailable; nothing was changed, try again",
+    )
+
+
+class PayloadTooLarge(AppError):
+    code, status_code, message = "PAYLOAD_TOO_LARGE", 413, "Request body is too large"
+
+
+# Status codes Starlette raises by itself (unknown route, wrong method, ...)
+_HTTP_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(
+    status_code: int, code: str, message: str, details: Any = None, headers: Any = None
+) -> Response:
+    return json_response(error_body(code, message, details), status_code, headers=headers)
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    fields = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        # Drop the "body"/"query"/"path" prefix: clients know their fields by name.
+        where = loc[0] if loc else "body"
+        field = ".".join(loc[1:]) or where
+        fields.append({"field": field, "in": where, "message": err.get("msg", "invalid")})
+    return {"fields": fields}
+
+
+async def _app_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.details)
+
+
+async def _validation_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(
+        400, "VALIDATION_ERROR", "Request validation failed", _validation_details(exc)
+    )
+
+
+async def _http_error_handler(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    message = exc.detail if isinstance(exc.detail, str) else "HTTP error"
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    # Unexpected exceptions are turned into the 500 envelope by the request
+    # middleware (order_service.middleware), which also logs the traceback.

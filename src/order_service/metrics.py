@@ -1,0 +1,52 @@
+"""Prometheus metrics, exposed at /metrics.
+
+Defined once per process in the default registry; label values are bounded
+(route templates, statuses, DO operations), never ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "order_service_http_requests_total",
+    "HTTP requests by method, route template and status code",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "order_service_http_request_duration_seconds",
+    "HTTP request latency by method and route template",
+    ["method", "route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ORDERS_CREATED = Counter("order_service_orders_created_total", "Orders created")
+STATUS_TRANSITIONS = Counter(
+    "order_service_status_transitions_total",
+    "Order status transitions",
+    ["from_status", "to_status"],
+)
+PROVISIONING_DURATION = Histogram(
+    "order_service_provisioning_duration_seconds",
+    "From droplet request to the task's end, by outcome",
+    ["outcome"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1200),
+)
+TASKS_IN_FLIGHT = Gauge(
+    "order_service_provisioning_tasks_in_flight",
+    "Provisioning tasks this process holds a lease on",
+)
+DO_REQUESTS = Counter(
+    "order_service_digitalocean_requests_total",
+    "Requests sent to DigitalOcean by operation and status (0 = no answer)",
+    ["operation", "status"],
+)
+DO_RATE_LIMITED = Counter(
+    "order_service_digitalocean_rate_limited_total",
+    "429 answers received from DigitalOcean",
+)
+
+
+def record_do_response(operation: str, status: int) -> None:
+    DO_REQUESTS.labels(operation, str(status)).inc()
+    if status == 429:
+        DO_RATE_LIMITED.inc()

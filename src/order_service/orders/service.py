@@ -1,0 +1,361 @@
+"""Order use cases: create, read, list, pay, cancel, retry provisioning.
+
+Services flush but never commit: the request's session dependency commits
+(or rolls back) the whole unit of work. Status changes go through
+`transitions.transition`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import RowMapping, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service import metrics
+from order_service.auth import CurrentUser
+from order_service.catalog.client import CatalogClient
+from order_service.catalog.schemas import Image, Plan
+from order_service.db import on_commit, utcnow
+from order_service.errors import (
+    AppError,
+    CatalogUnavailable,
+    InvalidCoupon,
+    InvalidDuration,
+    InvalidImage,
+    InvalidPlan,
+    OrderAccessDenied,
+    OrderNotFound,
+    PaymentStatusConflict,
+)
+from order_service.jsonresponse import dumps
+from order_service.orders import repository as repo
+from order_service.orders.idempotency import IdempotencyStore, StoredResponse, fingerprint
+from order_service.orders.pricing import Quote, base_price_for, best_promo_discount
+from order_service.orders.schemas import CreateOrderRequest
+from order_service.orders.states import OrderEvent, OrderStatus, TaskStatus
+from order_service.orders.transitions import ADMIN, SYSTEM, record_event, record_history, transition
+from order_service.orders.views import order_json, page_meta
+from order_service.provisioning.models import ProvisioningTask
+
+tasks_t = ProvisioningTask.__table__
+
+
+# ---------------------------------------------------------------- create
+
+
+async def create_order(
+    session: AsyncSession,
+    catalog: CatalogClient,
+    idempotency: IdempotencyStore,
+    user: CurrentUser,
+    request: CreateOrderRequest,
+    idempotency_key: str | None,
+) -> StoredResponse:
+    """Create an order (201), or replay the first response for a reused key."""
+    if idempotency_key is None:
+        return await _create(session, catalog, user, request)
+    replay = await idempotency.claim(user.id, idempotency_key, fingerprint(request.fingerprint()))
+    if replay is not None:
+        return replay
+    try:
+        response = await _create(session, catalog, user, request)
+        # The last statement of the transaction: the response commits with the order.
+        await idempotency.complete(session, user.id, idempotency_key, response)
+    except BaseException:
+        await idempotency.release(user.id, idempotency_key)
+        raise
+    return response
+
+
+async def _create(
+    session: AsyncSession, catalog: CatalogClient, user: CurrentUser, request: CreateOrderRequest
+) -> StoredResponse:
+    # Everything from the catalog first: no database work (and no connection
+    # held) until the order is known to be valid and priced.
+    plan, image = await _fetch_plan_and_image(catalog, request.plan_id, request.image_id)
+    now = utcnow()
+    base_price = base_price_for(plan, request.duration)
+    if base_price is None:
+        raise InvalidDuration(
+            f"Plan {plan.label} has no active price for {request.duration.value}",
+            details={"duration": request.duration.value},
+        )
+    quote = Quote(base_price, best_promo_discount(plan, base_price, now))
+    if request.coupon_code is not None:
+        quote = await _apply_coupon(catalog, quote, plan, user, request.coupon_code)
+
+    order_id = uuid.uuid4()
+    order = {
+        "id": order_id,
+        "user_id": user.id,
+        "plan_id": request.plan_id,
+        "plan_name": plan.label,
+        "image_id": request.image_id,
+        "image_name": image.display_name,
+        "duration": request.duration.value,
+        "base_price": quote.base_price,
+        "promo_discount": quote.promo_discount,
+        "coupon_code": quote.coupon_code,
+        "coupon_discount": quote.coupon_discount,
+        "final_price": quote.final_price,
+        "currency": "IDR",
+        "status": OrderStatus.PENDING_PAYMENT.value,
+        "do_size_slug": plan.provider_size_slug,
+        "do_image_slug": image.provider_slug,
+        "created_at": now,
+        "updated_at": now,
+        "paid_at": None,
+    }
+    items = [
+        _item(
+            order_id, "PLAN", plan.id, f"{plan.label} ({request.duration.value})", base_price, now
+        ),
+        _item(order_id, "IMAGE", image.id, image.display_name, 0, now),
+    ]
+    await session.execute(insert(repo.orders_t).values(order))
+    await session.execute(insert(repo.items_t), items)
+    await record_history(
+        session,
+        order_id,
+        None,
+        OrderStatus.PENDING_PAYMENT.value,
+        actor=user.actor,
+        reason="Order created",
+    )
+    metrics.ORDERS_CREATED.inc()
+    body = {"data": order_json(order, items, None)}
+    # Stored for idempotent replay as plain JSON (UUIDs and times as strings).
+    return StoredResponse(201, orjson.loads(dumps(body)))
+
+
+def _item(
+    order_id: uuid.UUID, item_type: str, reference_id: str, description: str, price: int, now: Any
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "order_id": order_id,
+        "item_type": item_type,
+        "reference_id": reference_id,
+        "description": description,
+        "unit_price": price,
+        "quantity": 1,
+        "total_price": price,
+        "created_at": now,
+    }
+
+
+async def _fetch_plan_and_image(
+    catalog: CatalogClient, plan_id: str, image_id: str
+) -> tuple[Plan, Image]:
+    """Fetch both at once; an invalid plan is reported before an invalid image."""
+    plan_result, image_result = await asyncio.gather(
+        catalog.get_plan(plan_id), catalog.get_image(image_id), return_exceptions=True
+    )
+    for result in (plan_result, image_result):
+        if isinstance(result, CatalogUnavailable):
+            raise result
+        if isinstance(result, BaseException):
+            raise result
+    assert not isinstance(plan_result, BaseException)
+    assert not isinstance(image_result, BaseException)
+    if plan_result is None or not plan_result.is_active:
+        raise InvalidPlan(details={"planId": plan_id})
+    if image_result is None or not image_result.is_active:
+        raise InvalidImage(details={"imageId": image_id})
+    if image_result.id not in plan_result.allowed_image_ids:
+        raise InvalidImage(
+            f"Image {image_result.display_name} is not available for plan {plan_result.label}",
+            details={"imageId": image_id, "planId": plan_id},
+        )
+    return plan_result, image_result
+
+
+async def _apply_coupon(
+    catalog: CatalogClient, quote: Quote, plan: Plan, user: CurrentUser, code: str
+) -> Quote:
+    result = await catalog.validate_coupon(
+        code=code, plan_id=plan.id, user_id=user.id, amount=quote.price_after_promo
+    )
+    if not result.valid:
+        raise InvalidCoupon(
+            f"Coupon {code} cannot be applied", details={"reason": result.reason or "UNKNOWN"}
+        )
+    assert result.discount_amount is not None
+    coupon_code = result.coupon.code if result.coupon is not None else code
+    return Quote(quote.base_price, quote.promo_discount, coupon_code, result.discount_amount)
+
+
+# ---------------------------------------------------------------- read
+
+
+async def get_order(
+    session: AsyncSession, order_id: uuid.UUID, *, owner: CurrentUser | None, history: bool
+) -> dict[str, Any]:
+    found = await repo.get_order_with_task(session, order_id)
+    if found is None:
+        raise OrderNotFound()
+    order, task = found
+    if owner is not None and order["user_id"] != owner.id:
+        raise OrderAccessDenied()
+    items = await repo.get_items(session, [order_id])
+    entries = await repo.get_history(session, order_id) if history else None
+    return {"data": order_json(order, items.get(order_id, []), task, entries)}
+
+
+async def list_orders(
+    session: AsyncSession,
+    *,
+    page: int,
+    limit: int,
+    user_id: str | None,
+    status: OrderStatus | None,
+) -> dict[str, Any]:
+    rows, total = await repo.list_orders(
+        session, page=page, limit=limit, user_id=user_id, status=status.value if status else None
+    )
+    ids = repo.ids_of(rows)
+    items = await repo.get_items(session, ids)
+    tasks = await repo.get_tasks(session, ids)
+    data = [order_json(row, items.get(row["id"], []), tasks.get(row["id"])) for row in rows]
+    return {"data": data, "meta": page_meta(page, limit, total)}
+
+
+# ---------------------------------------------------------------- changes
+
+
+async def set_payment_status(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    status: str,
+    notes: str | None,
+    *,
+    region: str,
+    wake_provisioner: Callable[[], None],
+) -> dict[str, Any]:
+    """PAID: PENDING_PAYMENT → PAID → PROVISIONING with the task, in one transaction.
+
+    PAYMENT_FAILED: a history event; the order keeps waiting for payment.
+    """
+
+    def conflict(current: str, _target: str) -> AppError:
+        return PaymentStatusConflict(
+            f"Order is {current}; payment status can only change while PENDING_PAYMENT",
+            details={"currentStatus": current},
+        )
+
+    if status == OrderEvent.PAYMENT_FAILED.value:
+        await record_event(
+            session,
+            order_id,
+            OrderEvent.PAYMENT_FAILED,
+            expected=OrderStatus.PENDING_PAYMENT,
+            actor=ADMIN,
+            reason=notes or "Payment failed",
+            conflict=conflict,
+        )
+    else:
+        now = utcnow()
+        order = await transition(
+            session,
+            order_id,
+            OrderStatus.PAID,
+            actor=ADMIN,
+            reason=notes or "Payment received",
+            values={"paid_at": now},
+            conflict=conflict,
+        )
+        await start_provisioning(session, order, region=region)
+        on_commit(session, wake_provisioner)
+    return await get_order(session, order_id, owner=None, history=True)
+
+
+async def start_provisioning(session: AsyncSession, order: RowMapping, *, region: str) -> None:
+    """PAID → PROVISIONING and the task row: the durable hand-off to the provisioner."""
+    await transition(
+        session,
+        order["id"],
+        OrderStatus.PROVISIONING,
+        actor=SYSTEM,
+        reason="Provisioning queued",
+    )
+    now = utcnow()
+    await session.execute(
+        insert(tasks_t).values(
+            id=uuid.uuid4(),
+            order_id=order["id"],
+            status=TaskStatus.PENDING.value,
+            do_region=region,
+            do_size=order["do_size_slug"],
+            do_image=order["do_image_slug"],
+            attempts=0,
+            not_found_count=0,
+            created_at=now,
+            updated_at=now,
+            next_check_at=now,
+        )
+    )
+
+
+async def cancel_order(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    *,
+    actor: str,
+    owner: CurrentUser | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    def check_owner(order: RowMapping) -> None:
+        if owner is not None and order["user_id"] != owner.id:
+            raise OrderAccessDenied()
+
+    await transition(
+        session,
+        order_id,
+        OrderStatus.CANCELED,
+        actor=actor,
+        reason=reason or "Canceled",
+        check=check_owner,
+    )
+    return await get_order(session, order_id, owner=None, history=owner is None)
+
+
+async def retry_provisioning(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    *,
+    reason: str | None,
+    wake_provisioner: Callable[[], None],
+) -> dict[str, Any]:
+    """FAILED → PROVISIONING on the same task; the droplet is reused if it exists."""
+    await transition(
+        session,
+        order_id,
+        OrderStatus.PROVISIONING,
+        actor=ADMIN,
+        reason=reason or "Provisioning retried",
+    )
+    now = utcnow()
+    await session.execute(
+        update(tasks_t)
+        .where(tasks_t.c.order_id == order_id)
+        .values(
+            status=TaskStatus.PENDING.value,
+            error_code=None,
+            error_message=None,
+            attempts=0,
+            not_found_count=0,
+            completed_at=None,
+            requested_at=None,  # the deadline starts again
+            lease_owner=None,
+            lease_expires_at=None,
+            next_check_at=now,
+            updated_at=now,
+        )
+    )
+    on_commit(session, wake_provisioner)
+    return await get_order(session, order_id, owner=None, history=True)

@@ -1,0 +1,61 @@
+"""The order state machine of SPEC section 4, as data.
+
+No imports from the rest of the app: this module is the single table every
+status change is checked against, and it is tested over every pair.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+    PAID = "PAID"
+    PROVISIONING = "PROVISIONING"
+    ACTIVE = "ACTIVE"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+class OrderEvent(StrEnum):
+    """History entries that record something without changing the status."""
+
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+
+
+class Duration(StrEnum):
+    MONTHLY = "MONTHLY"
+    QUARTERLY = "QUARTERLY"
+    SEMI_ANNUAL = "SEMI_ANNUAL"
+    ANNUAL = "ANNUAL"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+S = OrderStatus
+
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELED}),
+    S.PAID: frozenset({S.PROVISIONING}),
+    S.PROVISIONING: frozenset({S.ACTIVE, S.FAILED}),
+    S.FAILED: frozenset({S.PROVISIONING}),
+    S.ACTIVE: frozenset(),
+    S.CANCELED: frozenset(),
+}
+
+TERMINAL_STATUSES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+
+
+def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def sources_of(target: OrderStatus) -> frozenset[OrderStatus]:
+    """Every status from which `target` may be reached (for conditional UPDATEs)."""
+    return frozenset(source for source, targets in TRANSITIONS.items() if target in targets)

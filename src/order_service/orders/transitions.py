@@ -1,0 +1,152 @@
+"""The one door for order status changes.
+
+`transition()` locks the order row, checks the move against the table in
+`states.py`, updates the status and appends the history row, all in the
+caller's transaction: they commit together or not at all, and of two racing
+requests only the first can see the status it needs. Nothing else writes
+`orders.status`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import RowMapping, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service import metrics
+from order_service.db import utcnow
+from order_service.errors import AppError, OrderNotFound, OrderStatusConflict
+from order_service.orders.repository import history_t, lock_order, orders_t
+from order_service.orders.states import OrderEvent, OrderStatus, can_transition
+
+SYSTEM = "system"
+ADMIN = "admin"
+
+
+def _default_conflict(current: str, target: str) -> AppError:
+    return OrderStatusConflict(
+        f"Cannot move the order from {current} to {target}",
+        details={"currentStatus": current, "requestedStatus": target},
+    )
+
+
+async def transition(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    target: OrderStatus,
+    *,
+    actor: str,
+    reason: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+    check: Callable[[RowMapping], None] | None = None,
+    conflict: Callable[[str, str], AppError] = _default_conflict,
+) -> RowMapping:
+    """Move the order to `target` or raise; returns the row as it was before.
+
+    `check` runs on the locked row before the status test (e.g. ownership),
+    `values` are extra columns set with the status (e.g. paid_at).
+    """
+    order = await lock_order(session, order_id)
+    if order is None:
+        raise OrderNotFound()
+    if check is not None:
+        check(order)
+    current = OrderStatus(order["status"])
+    if not can_transition(current, target):
+        raise conflict(current.value, target.value)
+    now = utcnow()
+    await session.execute(
+        update(orders_t)
+        .where(orders_t.c.id == order_id)
+        .values(status=target.value, updated_at=now, **(values or {}))
+    )
+    await record_history(
+        session,
+        order_id,
+        current.value,
+        target.value,
+        actor=actor,
+        reason=reason,
+        metadata=metadata,
+    )
+    metrics.STATUS_TRANSITIONS.labels(current.value, target.value).inc()
+    return order
+
+
+async def record_event(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    event: OrderEvent,
+    *,
+    expected: OrderStatus,
+    actor: str,
+    reason: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    conflict: Callable[[str, str], AppError] = _default_conflict,
+) -> RowMapping:
+    """Record an event that leaves the status as it is (PAYMENT_FAILED).
+
+    The row is locked and the status checked like a transition, so an event
+    cannot slip in beside a racing status change.
+    """
+    order = await lock_order(session, order_id)
+    if order is None:
+        raise OrderNotFound()
+    if order["status"] != expected.value:
+        raise conflict(order["status"], event.value)
+    await session.execute(
+        update(orders_t).where(orders_t.c.id == order_id).values(updated_at=utcnow())
+    )
+    await record_history(
+        session,
+        order_id,
+        order["status"],
+        event.value,
+        actor=actor,
+        reason=reason,
+        metadata=metadata,
+    )
+    return order
+
+
+async def record_history(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    previous: str | None,
+    new: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    await session.execute(
+        insert(history_t).values(
+            id=uuid.uuid4(),
+            order_id=order_id,
+            previous_status=previous,
+            new_status=new,
+            actor=actor,
+            reason=reason,
+            metadata=metadata,
+            created_at=_history_time(),
+        )
+    )
+
+
+_last_history_at = datetime.min.replace(tzinfo=UTC)
+
+
+def _history_time() -> datetime:
+    # History is read oldest first by created_at; two rows written in one
+    # transaction (PAID then PROVISIONING) must not share a timestamp.
+    global _last_history_at
+    now = utcnow()
+    if now <= _last_history_at:
+        now = _last_history_at + timedelta(microseconds=1)
+    _last_history_at = now
+    return now

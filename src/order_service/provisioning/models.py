@@ -1,0 +1,56 @@
+"""The provisioning task: one per order, the durable hand-off to the provisioner."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from order_service.db import Base, PortableJSON, UTCDateTime, utcnow
+
+
+class ProvisioningTask(Base):
+    __tablename__ = "provisioning_tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("orders.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    do_region: Mapped[str] = mapped_column(String(32))
+    do_size: Mapped[str] = mapped_column(String(64))
+    do_image: Mapped[str] = mapped_column(String(128))
+    droplet_id: Mapped[int | None] = mapped_column(BigInteger)
+    droplet_name: Mapped[str | None] = mapped_column(String(255))
+    droplet_status: Mapped[str | None] = mapped_column(String(32))
+    ipv4_public: Mapped[str | None] = mapped_column(String(45))
+    ipv4_private: Mapped[str | None] = mapped_column(String(45))
+    droplet_tags: Mapped[list[str] | None] = mapped_column(PortableJSON)
+    droplet_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # Checks made against DigitalOcean in the current run of the task.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # --- provisioner bookkeeping (not part of the API) ---
+    # When the droplet was (first) requested in the current run: the deadline
+    # counts from here.
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written *before* POST /v2/droplets is sent: if it is set and no droplet id
+    # is known, a create may have reached DO, so look the droplet up by tag.
+    create_intent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    create_action_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Consecutive "not found" answers for the droplet (DO is eventually consistent).
+    not_found_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The lease: which process works the task, and until when.
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_provisioning_tasks_status_lease", "status", "lease_expires_at"),)

@@ -1,0 +1,197 @@
+"""Client-side rate budget for the DigitalOcean API.
+
+DigitalOcean limits every token to 5,000 requests in any rolling hour and 250 in
+any rolling minute; past that it answers 429 and every provisioning task stalls.
+Rather than discovering the limit by hitting it, the process keeps one
+:class:`RateBudget` shared by every DigitalOcean call and stays below the limits
+with some headroom. DigitalOcean's own ``ratelimit-*`` headers and 429 answers
+feed back into the same budget, so another process using the same token, or a
+limit we misjudged, slows *every* caller down instead of just the unlucky one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+
+__all__ = ["RateBudget"]
+
+_MINUTE_S = 60.0
+_HOUR_S = 3600.0
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """Look a header up case-insensitively, whatever kind of mapping we were given.
+
+    httpx.Headers is case-insensitive already; a plain dict (tests, other
+    callers) is not, so fall back to a scan.
+    """
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, candidate in headers.items():
+        if key.lower() == name:
+            return candidate
+    return None
+
+
+def _parse_number(raw: str | None) -> float | None:
+    """Parse a numeric header; garbage and non-finite values count as absent."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+class _Window:
+    """Send times that still count against one rolling limit.
+
+    A send made at ``t`` occupies a slot until ``t + span`` where ``span`` is the
+    window length plus the skew: our request reaches DigitalOcean a little after
+    we record it, so DigitalOcean frees the slot a little later than we would.
+    """
+
+    __slots__ = ("limit", "sends", "span")
+
+    def __init__(self, limit: int, span: float) -> None:
+        self.limit = limit
+        self.span = span
+        self.sends: deque[float] = deque()
+
+    def prune(self, now: float) -> None:
+        """Forget sends whose slot has expired (they are recorded in time order)."""
+        while self.sends and self.sends[0] + self.span <= now:
+            self.sends.popleft()
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until one more send fits in this window (0 when it fits now)."""
+        self.prune(now)
+        excess = len(self.sends) - self.limit
+        if excess < 0:
+            return 0.0
+        # The send that must expire so that we are one below the limit.
+        return self.sends[excess] + self.span - now
+
+    def count(self, now: float) -> int:
+        """How many sends currently occupy this window."""
+        self.prune(now)
+        return len(self.sends)
+
+
+class RateBudget:
+    """One per process, shared by every DO call: a client-side sliding window
+    that keeps us below DO's limits with headroom.
+
+    Concurrency: :meth:`acquire` takes an :class:`asyncio.Lock` (FIFO-fair) and
+    sleeps *while holding it*. The limits are global, so when the first waiter
+    cannot send, nobody behind it can either; sleeping inside the lock therefore
+    costs nothing and makes waiters go strictly in arrival order, without any
+    busy-spinning. After each sleep the waiter re-checks everything, so a
+    :meth:`pause_for` or :meth:`observe` that arrives meanwhile is honoured.
+    """
+
+    #: When DigitalOcean reports this few requests left (another process may be
+    #: spending the same token), stop sending until its reset time.
+    LOW_REMAINING_RESERVE = 2
+    #: Upper bound for a block derived from ``ratelimit-reset`` so a bogus or
+    #: far-future header cannot freeze the process for longer than the hourly window.
+    MAX_HEADER_BLOCK_S = _HOUR_S
+
+    def __init__(
+        self,
+        per_minute: int = 225,
+        per_hour: int = 4750,
+        *,
+        skew_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if per_minute < 1 or per_hour < 1:
+            raise ValueError("per_minute and per_hour must be at least 1")
+        if skew_s < 0:
+            raise ValueError("skew_s must not be negative")
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._minute = _Window(per_minute, _MINUTE_S + skew_s)
+        self._hour = _Window(per_hour, _HOUR_S + skew_s)
+        # Monotonic time before which nobody may send (429s, exhausted headers).
+        self._blocked_until = -math.inf
+        # Created lazily so the budget can be built outside a running event loop.
+        self._lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"RateBudget(per_minute={self._minute.limit}, per_hour={self._hour.limit}, "
+            f"in_window_minute={self.in_window_minute})"
+        )
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent, then record it as sent now."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            while (wait_s := self._wait_s(self._clock())) > 0:
+                await self._sleep(wait_s)
+            now = self._clock()
+            self._minute.sends.append(now)
+            self._hour.sends.append(now)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Take DigitalOcean's view of our budget into account.
+
+        If ``ratelimit-remaining`` is at or below the reserve - typically because
+        another process shares the token - block new sends until
+        ``ratelimit-reset`` (epoch seconds, wall clock). Headers that are missing
+        or unparseable are ignored: they must never break a request.
+        """
+        remaining = _parse_number(_header(headers, "ratelimit-remaining"))
+        reset_epoch = _parse_number(_header(headers, "ratelimit-reset"))
+        if remaining is None or reset_epoch is None:
+            return
+        if remaining > self.LOW_REMAINING_RESERVE:
+            return
+        wait_s = min(reset_epoch - self._wall_clock(), self.MAX_HEADER_BLOCK_S)
+        if wait_s > 0:
+            self._block_until(self._clock() + wait_s)
+
+    def pause_for(self, seconds: float) -> None:
+        """After a 429: nobody in this process sends for ``seconds``.
+
+        Pauses only ever extend the current block, never shorten it.
+        """
+        if math.isfinite(seconds) and seconds > 0:
+            self._block_until(self._clock() + seconds)
+
+    @property
+    def in_window_minute(self) -> int:
+        """Sends still counted against the per-minute limit (metrics, tests)."""
+        return self._minute.count(self._clock())
+
+    @property
+    def in_window_hour(self) -> int:
+        """Sends still counted against the per-hour limit (metrics, tests)."""
+        return self._hour.count(self._clock())
+
+    @property
+    def blocked_for_s(self) -> float:
+        """Seconds left of the current pause/header block (0 when not blocked)."""
+        return max(0.0, self._blocked_until - self._clock())
+
+    def _block_until(self, deadline: float) -> None:
+        self._blocked_until = max(self._blocked_until, deadline)
+
+    def _wait_s(self, now: float) -> float:
+        """Seconds until a send is allowed by the block and both windows."""
+        return max(
+            self._blocked_until - now,
+            self._minute.wait_s(now),
+            self._hour.wait_s(now),
+        )

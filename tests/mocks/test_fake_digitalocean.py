@@ -1,0 +1,589 @@
+"""Tests of the fake DigitalOcean API v2 in mocks/digitalocean.
+
+Everything time-dependent runs on a manual clock (injected into the state), so
+nothing sleeps except the two tests that check the real-clock wiring.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from mocks.digitalocean import FakeConfig, FakeState, create_app
+from mocks.digitalocean.state import ApiError
+
+TOKEN = "fake-do-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+WALL_START = 1_800_000_000.0
+
+
+class ManualClock:
+    """Monotonic clock that only moves when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def wall(self) -> float:
+        # Wall time moves in lockstep, so epoch headers are predictable.
+        return WALL_START + (self.now - 1000.0)
+
+
+ClientFactory = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def make_client(clock: ManualClock) -> AsyncIterator[ClientFactory]:
+    """Build clients on fresh apps driven by the manual clock; closed at teardown."""
+    clients: list[httpx.AsyncClient] = []
+
+    def factory(**config: Any) -> httpx.AsyncClient:
+        config.setdefault("boot_seconds", 2.0)
+        app = create_app(FakeConfig(**config), clock=clock, wall_clock=clock.wall)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://do")
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.aclose()
+
+
+def droplet_body(name: str = "vps-1", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": name,
+        "region": "nyc1",
+        "size": "s-1vcpu-1gb",
+        "image": "ubuntu-22-04-x64",
+        "tags": ["order-service"],
+        "monitoring": True,
+    }
+    body.update(overrides)
+    return body
+
+
+async def create(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    response = await client.post("/v2/droplets", json=droplet_body(**overrides), headers=AUTH)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def stats(client: httpx.AsyncClient) -> dict[str, Any]:
+    return (await client.get("/_fake/stats")).json()
+
+
+# -- lifecycle -------------------------------------------------------------------
+
+
+async def test_create_new_then_active_with_addresses_on_real_clock() -> None:
+    app = create_app(FakeConfig(boot_seconds=0.05))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://do") as client:
+        created = await client.post("/v2/droplets", json=droplet_body(), headers=AUTH)
+        assert created.status_code == 202
+        body = created.json()
+        droplet = body["droplet"]
+        assert droplet["status"] == "new"
+        assert droplet["networks"] == {"v4": [], "v6": []}
+        assert droplet["features"] == ["monitoring"]
+        assert droplet["created_at"].endswith("Z")
+        [link] = body["links"]["actions"]
+        assert link["rel"] == "create"
+        assert link["href"] == f"http://do/v2/actions/{link['id']}"
+
+        await asyncio.sleep(0.08)
+        fetched = (await client.get(f"/v2/droplets/{droplet['id']}", headers=AUTH)).json()
+        assert fetched["droplet"]["status"] == "active"
+        public, private = fetched["droplet"]["networks"]["v4"]
+        assert public["type"] == "public" and public["ip_address"].startswith("203.0.113.")
+        assert private["type"] == "private" and private["ip_address"].startswith("10.")
+
+
+async def test_droplet_shape_matches_do(make_client: ClientFactory) -> None:
+    client = make_client()
+    droplet = (await create(client, tags=["order-7", "order-service"]))["droplet"]
+    assert droplet["locked"] is False
+    assert isinstance(droplet["id"], int)
+    assert (droplet["memory"], droplet["vcpus"], droplet["disk"]) == (1024, 1, 25)
+    assert droplet["region"]["slug"] == "nyc1" and droplet["region"]["name"] == "New York 1"
+    assert droplet["image"]["slug"] == "ubuntu-22-04-x64"
+    assert droplet["image"]["distribution"] == "Ubuntu"
+    assert isinstance(droplet["image"]["id"], int)
+    assert droplet["size"]["slug"] == droplet["size_slug"] == "s-1vcpu-1gb"
+    assert droplet["tags"] == ["order-7", "order-service"]
+    assert droplet["vpc_uuid"]
+
+
+async def test_active_addresses_are_unique(make_client: ClientFactory, clock: ManualClock) -> None:
+    client = make_client(per_minute=1000)
+    for i in range(300):  # more than one /24 of documentation addresses
+        await create(client, name=f"vps-{i}")
+    clock.advance(2.0)
+    listing = (await client.get("/v2/droplets?per_page=200&page=2", headers=AUTH)).json()
+    first = (await client.get("/v2/droplets?per_page=200", headers=AUTH)).json()
+    droplets = first["droplets"] + listing["droplets"]
+    assert len(droplets) == 300
+    public = {d["networks"]["v4"][0]["ip_address"] for d in droplets}
+    private = {d["networks"]["v4"][1]["ip_address"] for d in droplets}
+    assert len(public) == len(private) == 300
+
+
+async def test_action_goes_from_in_progress_to_completed(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client()
+    created = await create(client)
+    action_id = created["links"]["actions"][0]["id"]
+    action = (await client.get(f"/v2/actions/{action_id}", headers=AUTH)).json()["action"]
+    assert action["status"] == "in-progress"
+    assert action["completed_at"] is None
+    assert action["type"] == "create"
+    assert action["resource_id"] == created["droplet"]["id"]
+    assert action["resource_type"] == "droplet"
+    assert action["region_slug"] == "nyc1"
+
+    clock.advance(1.99)
+    action = (await client.get(f"/v2/actions/{action_id}", headers=AUTH)).json()["action"]
+    assert action["status"] == "in-progress"
+    clock.advance(0.01)
+    action = (await client.get(f"/v2/actions/{action_id}", headers=AUTH)).json()["action"]
+    assert action["status"] == "completed"
+    assert action["completed_at"].endswith("Z")
+
+
+async def test_unknown_resources_are_do_shaped_404(make_client: ClientFactory) -> None:
+    client = make_client()
+    expected = {
+        "id": "not_found",
+        "message": "The resource you were accessing could not be found.",
+    }
+    for path in ("/v2/droplets/12345", "/v2/droplets/abc", "/v2/actions/9", "/v2/volumes"):
+        response = await client.get(path, headers=AUTH)
+        assert response.status_code == 404, path
+        assert response.json() == expected
+        assert "ratelimit-remaining" in response.headers
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"name": None}, "name"),
+        ({"region": 3}, "region"),
+        ({"size": ""}, "size"),
+        ({"image": None}, "image"),
+        ({"name": "bad name!"}, "hostname"),
+        ({"tags": ["order 1"]}, "Tag"),
+        ({"tags": "order-1"}, "tags"),
+        ({"monitoring": "yes"}, "monitoring"),
+    ],
+)
+async def test_create_validation(
+    make_client: ClientFactory, overrides: dict[str, Any], fragment: str
+) -> None:
+    client = make_client()
+    response = await client.post("/v2/droplets", json=droplet_body(**overrides), headers=AUTH)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["id"] == "unprocessable_entity"
+    assert fragment in body["message"]
+    assert (await stats(client))["droplets"] == 0
+
+
+async def test_create_rejects_malformed_json(make_client: ClientFactory) -> None:
+    client = make_client()
+    response = await client.post("/v2/droplets", content=b"{nope", headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["id"] == "bad_request"
+
+
+# -- listing -----------------------------------------------------------------------
+
+
+async def test_tag_listing_paginates_with_do_links(make_client: ClientFactory) -> None:
+    client = make_client()
+    ids = [(await create(client, tags=["order-1"]))["droplet"]["id"] for _ in range(5)]
+    await create(client, tags=["order-2"])
+
+    page1 = (
+        await client.get(
+            "/v2/droplets", params={"tag_name": "order-1", "per_page": 2}, headers=AUTH
+        )
+    ).json()
+    assert [d["id"] for d in page1["droplets"]] == ids[:2]
+    assert page1["meta"] == {"total": 5}
+    assert page1["links"]["pages"] == {
+        "next": "http://do/v2/droplets?page=2&per_page=2&tag_name=order-1",
+        "last": "http://do/v2/droplets?page=3&per_page=2&tag_name=order-1",
+    }
+
+    page2 = (await client.get(page1["links"]["pages"]["next"], headers=AUTH)).json()
+    assert [d["id"] for d in page2["droplets"]] == ids[2:4]
+    assert set(page2["links"]["pages"]) == {"first", "prev", "next", "last"}
+
+    page3 = (await client.get(page2["links"]["pages"]["next"], headers=AUTH)).json()
+    assert [d["id"] for d in page3["droplets"]] == ids[4:]
+    assert "next" not in page3["links"]["pages"]
+
+    single = (await client.get("/v2/droplets?tag_name=order-2", headers=AUTH)).json()
+    assert single["links"] == {"pages": {}}
+    assert single["meta"] == {"total": 1}
+
+    everything = (await client.get("/v2/droplets", headers=AUTH)).json()
+    assert everything["meta"]["total"] == 6
+    assert [d["id"] for d in everything["droplets"]] == sorted(
+        d["id"] for d in everything["droplets"]
+    )
+
+    unknown = (await client.get("/v2/droplets?tag_name=nobody", headers=AUTH)).json()
+    assert unknown == {"droplets": [], "links": {"pages": {}}, "meta": {"total": 0}}
+
+
+async def test_per_page_defaults_to_20_and_caps_at_200(make_client: ClientFactory) -> None:
+    client = make_client()
+    for i in range(25):
+        await create(client, name=f"vps-{i}")
+    default = (await client.get("/v2/droplets", headers=AUTH)).json()
+    assert len(default["droplets"]) == 20
+    assert "per_page=20" in default["links"]["pages"]["next"]
+    capped = (await client.get("/v2/droplets?per_page=1000", headers=AUTH)).json()
+    assert len(capped["droplets"]) == 25
+    assert capped["links"]["pages"] == {}
+    bad = await client.get("/v2/droplets?page=x", headers=AUTH)
+    assert bad.status_code == 422
+
+
+# -- auth ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": TOKEN}]
+)
+async def test_bad_or_missing_token_is_401(
+    make_client: ClientFactory, headers: dict[str, str]
+) -> None:
+    client = make_client()
+    response = await client.get("/v2/droplets", headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"id": "unauthorized", "message": "Unable to authenticate you"}
+    assert "ratelimit-limit" not in response.headers
+    ok = await client.get("/v2/droplets", headers=AUTH)
+    # The 401 did not use up any of the token's quota.
+    assert ok.headers["ratelimit-remaining"] == "4999"
+    assert (await stats(client))["unauthorized"] == 1
+
+
+async def test_tokens_can_change_at_run_time(make_client: ClientFactory) -> None:
+    client = make_client(tokens=["a", "b"])
+    assert (await client.get("/v2/droplets", headers=AUTH)).status_code == 401
+    assert (await client.get("/v2/droplets", headers={"Authorization": "Bearer b"})).is_success
+    await client.post("/_fake/config", json={"tokens": [TOKEN]})
+    assert (await client.get("/v2/droplets", headers=AUTH)).is_success
+
+
+# -- rate limits ---------------------------------------------------------------
+
+
+async def test_minute_limit_429_with_retry_after(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client(per_minute=5, per_hour=100)
+    for i in range(5):
+        response = await client.get("/v2/droplets", headers=AUTH)
+        assert response.status_code == 200
+        assert response.headers["ratelimit-limit"] == "100"
+        assert response.headers["ratelimit-remaining"] == str(100 - i - 1)
+        assert "retry-after" not in response.headers
+        clock.advance(10)  # requests at t=0,10,20,30,40
+
+    limited = await client.get("/v2/droplets/1", headers=AUTH)  # t=50
+    assert limited.status_code == 429
+    assert limited.json() == {"id": "too_many_requests", "message": "API Rate limit exceeded."}
+    assert limited.headers["retry-after"] == "10"  # the t=0 request expires at t=60
+    assert limited.headers["ratelimit-limit"] == "100"
+    assert limited.headers["ratelimit-remaining"] == "95"  # the 429 was not counted
+    assert limited.headers["ratelimit-reset"] == str(int(WALL_START + 3600))
+
+    clock.advance(9.5)  # t=59.5: still full, a slot frees in 0.5 s -> rounds up to 1
+    again = await client.get("/v2/droplets", headers=AUTH)
+    assert again.status_code == 429
+    assert again.headers["retry-after"] == "1"
+
+    clock.advance(0.5)  # t=60: the first request left the minute window
+    assert (await client.get("/v2/droplets", headers=AUTH)).status_code == 200
+    counters = await stats(client)
+    assert counters["rate_limited"] == 2
+    assert counters["requests"] == 8
+
+
+async def test_hourly_limit_429_without_retry_after(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client(per_minute=250, per_hour=3)
+    for _ in range(3):
+        assert (await client.get("/v2/droplets", headers=AUTH)).status_code == 200
+        clock.advance(100)  # requests at t=0,100,200
+    limited = await client.get("/v2/droplets", headers=AUTH)
+    assert limited.status_code == 429
+    assert "retry-after" not in limited.headers
+    assert limited.headers["ratelimit-remaining"] == "0"
+    assert limited.headers["ratelimit-reset"] == str(int(WALL_START + 3600))
+
+    clock.advance(3600 - 300)  # t=3600: the t=0 request has expired
+    ok = await client.get("/v2/droplets", headers=AUTH)
+    assert ok.status_code == 200
+    assert ok.headers["ratelimit-remaining"] == "0"
+    assert ok.headers["ratelimit-reset"] == str(int(WALL_START + 100 + 3600))
+
+
+async def test_rate_limits_are_per_token_and_skip_control_routes(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(tokens=[TOKEN, "other"], per_minute=1)
+    assert (await client.get("/v2/droplets", headers=AUTH)).status_code == 200
+    assert (await client.get("/v2/droplets", headers=AUTH)).status_code == 429
+    other = {"Authorization": "Bearer other"}
+    assert (await client.get("/v2/droplets", headers=other)).status_code == 200
+    for _ in range(3):
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        assert (await client.get("/_fake/stats")).status_code == 200
+    assert (await stats(client))["requests"] == 3
+
+
+def test_rate_window_on_the_pure_state(clock: ManualClock) -> None:
+    state = FakeState(FakeConfig(per_minute=2), clock=clock, wall_clock=clock.wall)
+    state.admit(f"Bearer {TOKEN}", "list")
+    state.admit(f"Bearer {TOKEN}", "list")
+    with pytest.raises(ApiError) as caught:
+        state.admit(f"Bearer {TOKEN}", "list")
+    assert caught.value.status == 429
+    assert caught.value.headers["retry-after"] == "60"
+    clock.advance(60)
+    assert state.admit(f"Bearer {TOKEN}", "list")["ratelimit-remaining"] == "4997"
+
+
+# -- failure injection -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "path"),
+    [
+        ("create", "POST", "/v2/droplets"),
+        ("get", "GET", "/v2/droplets/{droplet_id}"),
+        ("list", "GET", "/v2/droplets?tag_name=order-service"),
+        ("action", "GET", "/v2/actions/{action_id}"),
+    ],
+)
+async def test_fail_next_per_kind(
+    make_client: ClientFactory, kind: str, method: str, path: str
+) -> None:
+    client = make_client()
+    created = await create(client)
+    url = path.format(
+        droplet_id=created["droplet"]["id"], action_id=created["links"]["actions"][0]["id"]
+    )
+    config = await client.post("/_fake/config", json={"fail_next": {kind: 2}, "fail_status": 503})
+    assert config.json()["fail_next"][kind] == 2
+
+    body = droplet_body() if method == "POST" else None
+    statuses = []
+    for _ in range(3):
+        response = await client.request(method, url, json=body, headers=AUTH)
+        statuses.append(response.status_code)
+        if response.status_code == 503:
+            assert response.json()["id"] == "server_error"
+            assert "ratelimit-remaining" in response.headers
+    assert statuses == [503, 503, 202 if method == "POST" else 200]
+    counters = await stats(client)
+    assert counters["server_errors"] == 2
+    # The injected failures were counted in the window: 1 create + 3 requests.
+    assert response.headers["ratelimit-remaining"] == str(5000 - 4)
+    assert (await client.get("/_fake/config")).json()["fail_next"][kind] == 0
+
+
+async def test_create_422_transient_then_success(make_client: ClientFactory) -> None:
+    client = make_client(create_422_transient=2)
+    for _ in range(2):
+        response = await client.post("/v2/droplets", json=droplet_body(), headers=AUTH)
+        assert response.status_code == 422
+        assert response.json() == {
+            "id": "unprocessable_entity",
+            "message": "Droplet creation is temporarily unavailable, please try again later.",
+        }
+    await create(client)
+    counters = await stats(client)
+    assert counters["droplets"] == 1
+    assert counters["unprocessable"] == 2
+
+
+async def test_create_422_permanent(make_client: ClientFactory) -> None:
+    client = make_client()
+    await client.post("/_fake/config", json={"create_422_permanent": True})
+    for _ in range(3):
+        response = await client.post("/v2/droplets", json=droplet_body(), headers=AUTH)
+        assert response.status_code == 422
+        assert response.json()["message"] == "You specified an invalid size for Droplet creation."
+    assert (await stats(client))["droplets"] == 0
+
+
+async def test_errored_image_action_errors_and_droplet_vanishes(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client(errored_images=["broken-image"])
+    created = await create(client, image="broken-image", tags=["order-9"])
+    droplet_id = created["droplet"]["id"]
+    action_url = f"/v2/actions/{created['links']['actions'][0]['id']}"
+    assert (await client.get(f"/v2/droplets/{droplet_id}", headers=AUTH)).status_code == 200
+
+    clock.advance(2.0)
+    action = (await client.get(action_url, headers=AUTH)).json()["action"]
+    assert action["status"] == "errored"
+    assert action["completed_at"] is not None
+    assert (await client.get(f"/v2/droplets/{droplet_id}", headers=AUTH)).status_code == 404
+    listing = (await client.get("/v2/droplets?tag_name=order-9", headers=AUTH)).json()
+    assert listing["meta"]["total"] == 0
+    counters = await stats(client)
+    assert counters["droplets"] == 1
+    assert counters["droplets_removed"] == 1
+    assert counters["droplets_per_tag"] == {}
+
+
+async def test_never_active_image_stays_new(make_client: ClientFactory, clock: ManualClock) -> None:
+    client = make_client(never_active_images=["stuck-image"])
+    created = await create(client, image="stuck-image")
+    clock.advance(10_000)
+    droplet = (await client.get(f"/v2/droplets/{created['droplet']['id']}", headers=AUTH)).json()
+    assert droplet["droplet"]["status"] == "new"
+    assert droplet["droplet"]["networks"]["v4"] == []
+    action_url = f"/v2/actions/{created['links']['actions'][0]['id']}"
+    assert (await client.get(action_url, headers=AUTH)).json()["action"]["status"] == "in-progress"
+
+
+async def test_errored_status_image(make_client: ClientFactory, clock: ManualClock) -> None:
+    client = make_client(errored_status_images=["weird-image"])
+    created = await create(client, image="weird-image")
+    clock.advance(2.0)
+    droplet = (await client.get(f"/v2/droplets/{created['droplet']['id']}", headers=AUTH)).json()
+    assert droplet["droplet"]["status"] == "errored"
+    assert (await stats(client))["droplets_by_status"] == {"errored": 1}
+
+
+async def test_latency_is_added_to_v2_responses() -> None:
+    app = create_app(FakeConfig(latency_ms=40))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://do") as client:
+        started = time.perf_counter()
+        assert (await client.get("/v2/droplets", headers=AUTH)).status_code == 200
+        assert time.perf_counter() - started >= 0.04
+        started = time.perf_counter()
+        await client.get("/health")
+        assert time.perf_counter() - started < 0.04
+
+
+async def test_eventual_consistency_delay(make_client: ClientFactory, clock: ManualClock) -> None:
+    client = make_client(consistency_delay_s=1.0, boot_seconds=0.5)
+    created = await create(client, tags=["order-3"])
+    droplet_url = f"/v2/droplets/{created['droplet']['id']}"
+    assert (await client.get(droplet_url, headers=AUTH)).status_code == 404
+    listing = (await client.get("/v2/droplets?tag_name=order-3", headers=AUTH)).json()
+    assert listing["meta"]["total"] == 0
+    # Invisible to reads, but it exists: the stats (and the bill) already count it.
+    assert (await stats(client))["droplets_per_tag"]["order-3"] == 1
+
+    clock.advance(1.0)
+    visible = await client.get(droplet_url, headers=AUTH)
+    assert visible.status_code == 200
+    assert visible.json()["droplet"]["status"] == "active"  # booted while invisible
+    listing = (await client.get("/v2/droplets?tag_name=order-3", headers=AUTH)).json()
+    assert listing["meta"]["total"] == 1
+
+
+# -- stats, config, reset -----------------------------------------------------------
+
+
+async def test_stats_track_droplets_per_order(make_client: ClientFactory) -> None:
+    client = make_client()
+    await create(client, tags=["order-1", "order-service"])
+    await create(client, tags=["order-2", "order-service"])
+    await create(client, tags=["order-2", "order-service"])
+    await create(client, tags=["order-service"])
+    await client.get("/v2/droplets/1", headers=AUTH)
+    await client.get("/v2/droplets", headers=AUTH)
+    counters = await stats(client)
+    assert counters["droplets"] == 4
+    assert counters["droplets_per_tag"] == {"order-1": 1, "order-2": 2, "order-service": 4}
+    assert counters["max_droplets_per_order_tag"] == 2  # "order-service" (4) is ignored
+    assert counters["orders_with_multiple_droplets"] == ["order-2"]
+    assert counters["droplets_by_status"] == {"new": 4}
+    assert counters["by_route"] == {"create": 4, "get": 1, "list": 1, "action": 0}
+    assert counters["requests"] == 6
+
+
+async def test_config_endpoint_get_and_validation(make_client: ClientFactory) -> None:
+    client = make_client()
+    config = (await client.get("/_fake/config")).json()
+    assert config["per_minute"] == 250 and config["per_hour"] == 5000
+    assert config["fail_next"] == {"create": 0, "get": 0, "list": 0, "action": 0}
+    await client.post("/_fake/config", json={"fail_next": {"get": 1}})
+    merged = await client.post("/_fake/config", json={"fail_next": {"list": 2}})
+    assert merged.json()["fail_next"] == {"create": 0, "get": 1, "list": 2, "action": 0}
+    for bad in ({"per_minte": 5}, {"fail_status": 404}, {"fail_next": {"delete": 1}}):
+        assert (await client.post("/_fake/config", json=bad)).status_code == 422, bad
+
+
+async def test_reset_restores_construction_config_and_clears_everything(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(per_minute=3)
+    created = await create(client, tags=["order-1"])
+    await client.post("/_fake/config", json={"per_minute": 1000, "create_422_permanent": True})
+    await client.get("/v2/droplets", headers=AUTH)
+
+    reset = await client.post("/_fake/reset")
+    assert reset.status_code == 200
+    config = (await client.get("/_fake/config")).json()
+    assert config["per_minute"] == 3 and config["create_422_permanent"] is False
+    counters = await stats(client)
+    assert counters["requests"] == counters["droplets"] == 0
+    assert counters["droplets_per_tag"] == {}
+    droplet_url = f"/v2/droplets/{created['droplet']['id']}"
+    response = await client.get(droplet_url, headers=AUTH)
+    assert response.status_code == 404
+    assert response.headers["ratelimit-remaining"] == "4999"  # window cleared too
+    # Ids keep growing across resets so stale ids never alias new droplets.
+    again = await create(client)
+    assert again["droplet"]["id"] > created["droplet"]["id"]
+
+
+async def test_two_apps_are_independent(make_client: ClientFactory) -> None:
+    first, second = make_client(), make_client()
+    await create(first)
+    assert (await stats(first))["droplets"] == 1
+    assert (await stats(second))["droplets"] == 0
+    await first.post("/_fake/config", json={"per_minute": 1})
+    assert (await second.get("/_fake/config")).json()["per_minute"] == 250
+
+
+def test_cli_flags_win_over_env_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mocks.digitalocean.__main__ import parse_args
+
+    monkeypatch.setenv("FAKE_DO_PORT", "4999")
+    monkeypatch.setenv("FAKE_DO_BOOT_SECONDS", "0.5")
+    monkeypatch.setenv("FAKE_DO_TOKEN", "a, b")
+    from_env = parse_args([])
+    assert (from_env.port, from_env.boot_seconds, from_env.tokens) == (4999, 0.5, ["a", "b"])
+    assert (from_env.host, from_env.per_minute, from_env.per_hour) == ("127.0.0.1", 250, 5000)
+    flags = parse_args(["--port", "4998", "--boot-seconds", "1", "--token", "t1", "--token", "t2"])
+    assert (flags.port, flags.boot_seconds, flags.tokens) == (4998, 1.0, ["t1", "t2"])
