@@ -64,6 +64,9 @@ class Settings(DatabaseSettings):
     provisioning_max_attempts: int = Field(default=60, ge=1)
     # Turn the background provisioner off (e.g. an API-only replica). On by default.
     provisioning_enabled: bool = True
+    # How long a replica's claim on a task lasts without renewal: after a crash,
+    # another replica (or the restarted process) takes the task over this late.
+    provisioning_lease_seconds: float = Field(default=30.0, gt=0)
 
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"

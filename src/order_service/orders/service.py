@@ -351,6 +351,7 @@ async def retry_provisioning(
             not_found_count=0,
             completed_at=None,
             requested_at=None,  # the deadline starts again
+            started_at=None,
             lease_owner=None,
             lease_expires_at=None,
             next_check_at=now,

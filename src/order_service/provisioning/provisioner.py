@@ -1,0 +1,484 @@
+"""The background provisioner: paid orders become droplets.
+
+Durability lives in the database, not in memory. Each scan (every poll
+interval, or at once when this process took a payment) claims unfinished
+tasks with a lease and starts a worker coroutine for each. A worker:
+
+1. makes sure the order has exactly one droplet: it adopts one found by the
+   order's tag when a create may already have been sent, else records the
+   intent and creates it;
+2. follows the droplet through the shared `DropletWatcher` until it is
+   active (order ACTIVE), errored or gone (FAILED), or the deadline passes
+   (FAILED, PROVISIONING_TIMEOUT; the droplet is kept).
+
+Leases are renewed while workers run and released on shutdown; a process
+that dies leaves leases that expire, and any replica then takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+from sqlalchemy import RowMapping
+
+from order_service import metrics
+from order_service.db import utcnow
+from order_service.provisioning.digitalocean import (
+    DigitalOceanClient,
+    DigitalOceanError,
+    DigitalOceanPermanentError,
+    DigitalOceanUnavailableError,
+    Droplet,
+)
+from order_service.provisioning.store import LeaseLost, TaskStore
+from order_service.provisioning.watcher import DropletWatcher
+
+logger = logging.getLogger("order_service.provisioning")
+
+PROVISIONING_FAILED = "PROVISIONING_FAILED"
+DIGITALOCEAN_UNAVAILABLE = "DIGITALOCEAN_UNAVAILABLE"
+PROVISIONING_TIMEOUT = "PROVISIONING_TIMEOUT"
+
+# DO may not show a droplet for a moment after its 202 (eventual consistency).
+NOT_FOUND_LIMIT = 3
+# Consecutive checks DO stayed unreachable (each already retried by the client).
+UNAVAILABLE_LIMIT = 3
+# Consecutive creates that failed without a clear answer (each followed by a
+# lookup by tag before the next one).
+CREATE_FAILURE_LIMIT = 5
+CLAIM_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ProvisionerConfig:
+    region: str
+    poll_interval_s: float
+    max_attempts: int
+    lease_s: float = 30.0
+    create_retry_max_s: float = 30.0
+
+    @property
+    def settle_s(self) -> float:
+        """How long after a possibly-sent create a lookup by tag is trusted to see it."""
+        return min(3.0, 2 * self.poll_interval_s)
+
+    @property
+    def create_retry_initial_s(self) -> float:
+        return min(1.0, self.poll_interval_s)
+
+    @property
+    def deadline(self) -> timedelta:
+        return timedelta(seconds=self.poll_interval_s * self.max_attempts)
+
+
+def droplet_name(order_id: uuid.UUID) -> str:
+    return f"vps-{str(order_id)[:8]}"
+
+
+def order_tag(order_id: uuid.UUID) -> str:
+    return f"order-{order_id}"
+
+
+def cohort_tag(moment: datetime) -> str:
+    """Droplets requested in the same hour share a tag, listed in one go while in flight."""
+    return f"order-service-{moment.astimezone(UTC):%Y%m%d%H}"
+
+
+@dataclass
+class _Work:
+    """What a worker knows of its task; mirrors the row, kept in step with every write."""
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    size: str
+    image: str
+    droplet_id: int | None
+    create_action_id: int | None
+    create_intent_at: datetime | None
+    requested_at: datetime | None
+    tags: list[str] | None
+    attempts: int
+    not_found: int
+    unavailable: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> _Work:
+        return cls(
+            id=row["id"],
+            order_id=row["order_id"],
+            size=row["do_size"],
+            image=row["do_image"],
+            droplet_id=row["droplet_id"],
+            create_action_id=row["create_action_id"],
+            create_intent_at=row["create_intent_at"],
+            requested_at=row["requested_at"],
+            tags=row["droplet_tags"],
+            attempts=row["attempts"] or 0,
+            not_found=row["not_found_count"] or 0,
+        )
+
+    @property
+    def cohort(self) -> str | None:
+        return next((t for t in self.tags or () if t.startswith("order-service-")), None)
+
+
+class _Finished(Exception):
+    """The task reached its end; raised to unwind the worker."""
+
+
+class Provisioner:
+    def __init__(
+        self,
+        store: TaskStore,
+        client: DigitalOceanClient,
+        config: ProvisionerConfig,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._config = config
+        self._sleep = sleep
+        self._watcher = DropletWatcher(client, config.poll_interval_s)
+        self._wake = asyncio.Event()
+        self._workers: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._background = [
+            asyncio.create_task(self._scan_loop(), name="provisioner-scan"),
+            asyncio.create_task(self._renew_loop(), name="provisioner-renew"),
+            asyncio.create_task(self._watcher.run(), name="provisioner-watch"),
+        ]
+
+    def wake(self) -> None:
+        """Look for new work now (called after a payment commits in this process)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop taking work, stop the workers, give the leases back."""
+        self._stopping = True
+        tasks = [*self._background, *self._workers.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        released = await self._store.release_all()
+        logger.info("provisioner stopped; released %d lease(s)", released)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._workers)
+
+    # ------------------------------------------------------------ scanning
+
+    async def _scan_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.scan()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("provisioner scan failed; trying again next interval")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._config.poll_interval_s)
+            self._wake.clear()
+
+    async def scan(self) -> int:
+        """Claim due tasks and start a worker for each; returns how many started."""
+        lease = timedelta(seconds=self._config.lease_s)
+        rows = await self._store.claim_due(lease, CLAIM_BATCH)
+        started = 0
+        for row in rows:
+            if row["id"] in self._workers:
+                continue
+            work = _Work.from_row(row)
+            self._workers[work.id] = asyncio.create_task(
+                self._run_worker(work), name=f"provision-{work.order_id}"
+            )
+            started += 1
+        metrics.TASKS_IN_FLIGHT.set(len(self._workers))
+        return started
+
+    async def _renew_loop(self) -> None:
+        lease = timedelta(seconds=self._config.lease_s)
+        while not self._stopping:
+            await asyncio.sleep(self._config.lease_s / 3)
+            if not self._workers:
+                continue
+            try:
+                held = await self._store.renew(lease, list(self._workers))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("lease renewal failed")
+                continue
+            for task_id, worker in list(self._workers.items()):
+                if task_id not in held and not worker.done():
+                    logger.warning("lease lost for task %s; stopping its worker", task_id)
+                    worker.cancel()
+
+    # ------------------------------------------------------------ a worker
+
+    async def _run_worker(self, work: _Work) -> None:
+        log = {"order_id": str(work.order_id), "task_id": str(work.id)}
+        try:
+            if work.droplet_id is not None and work.requested_at is None:
+                await self._resume_retried(work)
+            if work.droplet_id is None:
+                await self._ensure_droplet(work)
+            while True:
+                await self._check(work)
+        except _Finished:
+            pass
+        except LeaseLost:
+            logger.warning("task taken over by another process", extra=log)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # An unexpected fault (e.g. the database went away): the lease
+            # expires and the task is picked up again; nothing is half-written
+            # because every write is its own transaction.
+            logger.exception("provisioning worker crashed; task will be retried", extra=log)
+        finally:
+            self._workers.pop(work.id, None)
+            metrics.TASKS_IN_FLIGHT.set(len(self._workers))
+
+    async def _resume_retried(self, work: _Work) -> None:
+        """An ops retry of a task that has a droplet: keep it if DO still has it."""
+        now = utcnow()
+        try:
+            droplet = await self._client.get_droplet(work.droplet_id or 0)
+        except DigitalOceanPermanentError as exc:
+            await self._fail(work, PROVISIONING_FAILED, exc.message)
+        except DigitalOceanUnavailableError as exc:
+            await self._fail(work, DIGITALOCEAN_UNAVAILABLE, exc.message)
+        work.requested_at = now
+        if droplet is not None:
+            await self._store.save(work.id, status="IN_PROGRESS", requested_at=now, started_at=now)
+            self._log(work, "retry keeps droplet %s", droplet.id)
+            return
+        # The droplet is gone: provision a new one (after a lookup by tag).
+        self._log(work, "retry: droplet %s is gone, creating a new one", work.droplet_id)
+        work.droplet_id = None
+        work.create_intent_at = work.create_intent_at or now
+        await self._store.save(
+            work.id,
+            status="IN_PROGRESS",
+            requested_at=now,
+            droplet_id=None,
+            droplet_status=None,
+        )
+
+    async def _ensure_droplet(self, work: _Work) -> None:
+        """Adopt the order's droplet if a create may have been sent, else create one."""
+        failures = 0
+        while work.droplet_id is None:
+            if work.create_intent_at is not None and await self._adopt(work):
+                return
+            now = utcnow()
+            tags = ["order-service", order_tag(work.order_id), cohort_tag(now)]
+            await self._store.start_create(work.id, now)
+            work.create_intent_at = now
+            work.requested_at = work.requested_at or now
+            try:
+                created = await self._client.create_droplet(
+                    name=droplet_name(work.order_id),
+                    region=self._config.region,
+                    size=work.size,
+                    image=work.image,
+                    tags=tags,
+                )
+            except DigitalOceanPermanentError as exc:
+                await self._fail(work, PROVISIONING_FAILED, exc.message)
+            except DigitalOceanUnavailableError as exc:
+                failures += 1
+                if failures >= CREATE_FAILURE_LIMIT:
+                    await self._fail(work, DIGITALOCEAN_UNAVAILABLE, exc.message)
+                self._log(work, "droplet create failed, will look up and retry: %s", exc.message)
+                await self._sleep(self._backoff(failures))
+                continue
+            await self._record_droplet(work, created.droplet, created.create_action_id, tags)
+            self._log(work, "droplet %s requested", created.droplet.id)
+
+    async def _adopt(self, work: _Work) -> bool:
+        """Find a droplet an earlier create made (crash, retry, takeover) and keep it."""
+        assert work.create_intent_at is not None
+        settle = (work.create_intent_at - utcnow()).total_seconds() + self._config.settle_s
+        if settle > 0:
+            await self._sleep(settle)
+        try:
+            found = await self._client.list_droplets_by_tag(order_tag(work.order_id))
+        except DigitalOceanPermanentError as exc:
+            await self._fail(work, PROVISIONING_FAILED, exc.message)
+        except DigitalOceanUnavailableError as exc:
+            await self._fail(work, DIGITALOCEAN_UNAVAILABLE, exc.message)
+        if not found:
+            return False
+        found.sort(key=lambda droplet: droplet.id)
+        if len(found) > 1:
+            logger.error(
+                "order has %d droplets; keeping the oldest %s",
+                len(found),
+                found[0].id,
+                extra={"order_id": str(work.order_id)},
+            )
+        await self._record_droplet(work, found[0], None, list(found[0].tags))
+        self._log(work, "adopted existing droplet %s", found[0].id)
+        return True
+
+    async def _record_droplet(
+        self, work: _Work, droplet: Droplet, action_id: int | None, tags: list[str]
+    ) -> None:
+        work.droplet_id = droplet.id
+        work.create_action_id = action_id or work.create_action_id
+        work.tags = list(droplet.tags) or tags
+        work.requested_at = work.requested_at or utcnow()
+        await self._store.save(
+            work.id,
+            status="IN_PROGRESS",
+            create_action_id=work.create_action_id,
+            requested_at=work.requested_at,
+            started_at=work.requested_at,
+            not_found_count=0,
+            **{**_droplet_values(droplet), "droplet_tags": work.tags},
+        )
+
+    async def _check(self, work: _Work) -> None:
+        """One check of the droplet: finish the task, or record what DO said."""
+        assert work.droplet_id is not None and work.requested_at is not None
+        if utcnow() >= work.requested_at + self._config.deadline:
+            await self._fail(
+                work,
+                PROVISIONING_TIMEOUT,
+                f"Droplet {work.droplet_id} was not active within "
+                f"{self._config.deadline.total_seconds():.0f}s; it is kept, not deleted",
+            )
+        try:
+            droplet = await self._watcher.observe(work.droplet_id, work.cohort)
+        except DigitalOceanPermanentError as exc:
+            await self._fail(work, PROVISIONING_FAILED, exc.message)
+        except DigitalOceanError as exc:
+            work.unavailable += 1
+            if work.unavailable >= UNAVAILABLE_LIMIT:
+                await self._fail(work, DIGITALOCEAN_UNAVAILABLE, exc.message)
+            return
+        work.unavailable = 0
+        work.attempts += 1
+        if droplet is None:
+            await self._not_found(work)
+            return
+        work.not_found = 0
+        values = _droplet_values(droplet)
+        if droplet.status == "active":
+            await self._succeed(work, values)
+        if droplet.status == "errored":
+            await self._fail(
+                work,
+                PROVISIONING_FAILED,
+                f"Droplet {droplet.id} errored while building",
+                values,
+            )
+        await self._store.save(work.id, attempts=work.attempts, not_found_count=0, **values)
+
+    async def _not_found(self, work: _Work) -> None:
+        work.not_found += 1
+        if work.not_found < NOT_FOUND_LIMIT:
+            await self._store.save(work.id, attempts=work.attempts, not_found_count=work.not_found)
+            return
+        message = f"Droplet {work.droplet_id} disappeared (not found {work.not_found} times)"
+        if work.create_action_id is not None:
+            with contextlib.suppress(DigitalOceanError):
+                status = await self._client.get_action_status(work.create_action_id)
+                if status == "errored":
+                    message = f"DigitalOcean reports the build of droplet {work.droplet_id} errored"
+        await self._fail(work, PROVISIONING_FAILED, message, {"droplet_status": "gone"})
+
+    # ------------------------------------------------------------ endings
+
+    async def _succeed(self, work: _Work, values: dict[str, Any]) -> NoReturn:
+        await self._store.finish(
+            work.id,
+            work.order_id,
+            succeeded=True,
+            values={**values, "attempts": work.attempts, "not_found_count": 0},
+            reason=f"Droplet {work.droplet_id} is active",
+        )
+        self._observe_duration(work, "success")
+        self._log(work, "droplet %s active", work.droplet_id)
+        raise _Finished
+
+    async def _fail(
+        self, work: _Work, code: str, message: str, values: dict[str, Any] | None = None
+    ) -> NoReturn:
+        await self._store.finish(
+            work.id,
+            work.order_id,
+            succeeded=False,
+            values={
+                **(values or {}),
+                "attempts": work.attempts,
+                "not_found_count": work.not_found,
+                "error_code": code,
+                "error_message": message,
+            },
+            reason=f"{code}: {message}",
+        )
+        self._observe_duration(work, "failed")
+        logger.warning(
+            "provisioning failed: %s %s",
+            code,
+            message,
+            extra={"order_id": str(work.order_id), "droplet_id": work.droplet_id},
+        )
+        raise _Finished
+
+    def _observe_duration(self, work: _Work, outcome: str) -> None:
+        if work.requested_at is not None:
+            elapsed = (utcnow() - work.requested_at).total_seconds()
+            metrics.PROVISIONING_DURATION.labels(outcome).observe(max(elapsed, 0.0))
+
+    def _backoff(self, failures: int) -> float:
+        ceiling = min(
+            self._config.create_retry_max_s,
+            self._config.create_retry_initial_s * 2 ** (failures - 1),
+        )
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    @staticmethod
+    def _log(work: _Work, message: str, *args: Any) -> None:
+        logger.info(
+            message,
+            *args,
+            extra={"order_id": str(work.order_id), "droplet_id": work.droplet_id},
+        )
+
+
+def _droplet_values(droplet: Droplet) -> dict[str, Any]:
+    return {
+        "droplet_id": droplet.id,
+        "droplet_name": droplet.name,
+        "droplet_status": droplet.status,
+        "ipv4_public": droplet.ipv4_public,
+        "ipv4_private": droplet.ipv4_private,
+        "droplet_tags": list(droplet.tags),
+        "droplet_created_at": droplet.created_at,
+    }
+
+
+def process_identity() -> str:
+    """Who holds a lease: host, pid and a random part (a restarted pid is someone new)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,62 @@
+"""Builds the provisioner of one process from the settings and starts it."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from order_service import metrics
+from order_service.config import Settings
+from order_service.provisioning.digitalocean import DigitalOceanClient
+from order_service.provisioning.provisioner import (
+    Provisioner,
+    ProvisionerConfig,
+    process_identity,
+)
+from order_service.provisioning.rate_budget import RateBudget
+from order_service.provisioning.store import TaskStore
+
+
+class RunningProvisioner:
+    """The provisioner plus the DO client it owns, stopped together."""
+
+    def __init__(self, provisioner: Provisioner, client: DigitalOceanClient) -> None:
+        self.provisioner = provisioner
+        self._client = client
+
+    def wake(self) -> None:
+        self.provisioner.wake()
+
+    async def stop(self) -> None:
+        await self.provisioner.stop()
+        await self._client.aclose()
+
+
+async def start_provisioner(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> RunningProvisioner:
+    token = settings.digitalocean_api_token
+    client = DigitalOceanClient(
+        settings.digitalocean_api_url,
+        token.get_secret_value() if token is not None else None,
+        budget=RateBudget(
+            per_minute=settings.digitalocean_rate_per_minute,
+            per_hour=settings.digitalocean_rate_per_hour,
+        ),
+        transport=transport,
+        on_response=metrics.record_do_response,
+    )
+    provisioner = Provisioner(
+        TaskStore(sessionmaker, process_identity()),
+        client,
+        ProvisionerConfig(
+            region=settings.digitalocean_default_region,
+            poll_interval_s=settings.poll_interval_s,
+            max_attempts=settings.provisioning_max_attempts,
+            lease_s=settings.provisioning_lease_seconds,
+        ),
+    )
+    provisioner.start()
+    return RunningProvisioner(provisioner, client)

@@ -1,0 +1,98 @@
+"""Follows droplets in flight with a number of DO requests that does not grow
+with the number of droplets.
+
+Workers ask `observe(droplet_id, cohort_tag)` and wait for the next round.
+Once per poll interval a round answers every waiting worker: for a cohort tag
+(droplets created in the same hour share one) with more waiters than pages,
+one paginated tag listing (200 droplets a page) serves them all; otherwise a
+GET per droplet is cheaper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import defaultdict
+
+from order_service.provisioning.digitalocean import DigitalOceanClient, Droplet
+
+logger = logging.getLogger("order_service.provisioning")
+
+PAGE_SIZE = 200
+
+
+class DropletWatcher:
+    def __init__(self, client: DigitalOceanClient, interval_s: float) -> None:
+        self._client = client
+        self._interval_s = interval_s
+        self._waiters: dict[str, dict[int, list[asyncio.Future[Droplet | None]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        # Pages a cohort's listing took last time: a listing pays off only for
+        # more waiters than that.
+        self._pages: dict[str, int] = {}
+        self.rounds = 0
+
+    async def observe(self, droplet_id: int, cohort: str | None) -> Droplet | None:
+        """The droplet as DO shows it in the next round; None if DO does not show it."""
+        future: asyncio.Future[Droplet | None] = asyncio.get_running_loop().create_future()
+        self._waiters[cohort or ""][droplet_id].append(future)
+        return await future
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            if not self._waiters:
+                continue
+            batch, self._waiters = self._waiters, defaultdict(lambda: defaultdict(list))
+            self.rounds += 1
+            await asyncio.gather(
+                *(self._serve(cohort, waiters) for cohort, waiters in batch.items())
+            )
+
+    async def _serve(
+        self, cohort: str, waiters: dict[int, list[asyncio.Future[Droplet | None]]]
+    ) -> None:
+        if cohort and len(waiters) > self._pages.get(cohort, 1):
+            await self._serve_by_listing(cohort, waiters)
+        else:
+            await asyncio.gather(
+                *(self._serve_one(droplet_id, futures) for droplet_id, futures in waiters.items())
+            )
+
+    async def _serve_by_listing(
+        self, cohort: str, waiters: dict[int, list[asyncio.Future[Droplet | None]]]
+    ) -> None:
+        try:
+            droplets = await self._client.list_droplets_by_tag(cohort, per_page=PAGE_SIZE)
+        except Exception as exc:  # every waiter gets the failure to handle itself
+            for futures in waiters.values():
+                _fail(futures, exc)
+            return
+        self._pages[cohort] = max(1, math.ceil(len(droplets) / PAGE_SIZE))
+        by_id = {droplet.id: droplet for droplet in droplets}
+        for droplet_id, futures in waiters.items():
+            _resolve(futures, by_id.get(droplet_id))
+
+    async def _serve_one(
+        self, droplet_id: int, futures: list[asyncio.Future[Droplet | None]]
+    ) -> None:
+        try:
+            droplet = await self._client.get_droplet(droplet_id)
+        except Exception as exc:
+            _fail(futures, exc)
+            return
+        _resolve(futures, droplet)
+
+
+def _resolve(futures: list[asyncio.Future[Droplet | None]], droplet: Droplet | None) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(droplet)
+
+
+def _fail(futures: list[asyncio.Future[Droplet | None]], exc: Exception) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(exc)
