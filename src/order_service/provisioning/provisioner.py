@@ -57,6 +57,8 @@ UNAVAILABLE_LIMIT = 3
 # lookup by tag before the next one).
 CREATE_FAILURE_LIMIT = 5
 CLAIM_BATCH = 500
+# Not "order-…": that prefix is reserved for the per-order tag.
+COHORT_PREFIX = "vps-batch-"
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def order_tag(order_id: uuid.UUID) -> str:
 
 def cohort_tag(moment: datetime) -> str:
     """Droplets requested in the same hour share a tag, listed in one go while in flight."""
-    return f"order-service-{moment.astimezone(UTC):%Y%m%d%H}"
+    return f"{COHORT_PREFIX}{moment.astimezone(UTC):%Y%m%d%H}"
 
 
 @dataclass
@@ -130,7 +132,7 @@ class _Work:
 
     @property
     def cohort(self) -> str | None:
-        return next((t for t in self.tags or () if t.startswith("order-service-")), None)
+        return next((t for t in self.tags or () if t.startswith(COHORT_PREFIX)), None)
 
 
 class _Finished(Exception):
