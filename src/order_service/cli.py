@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--user", action="append", help="user id (sub) to own them; repeatable")
     seed.set_defaults(handler=_seed)
 
+    openapi = commands.add_parser("openapi", help="print the OpenAPI document (JSON)")
+    openapi.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    openapi.set_defaults(handler=_openapi)
+
     token = commands.add_parser("token", help="print a development JWT for a user")
     token.add_argument("--sub", required=True, help="the user id")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
@@ -117,6 +121,20 @@ def _seed(args: argparse.Namespace) -> int:
     created = asyncio.run(seed(url, args.user or ["demo-user-1", "demo-user-2"]))
     for line in created:
         print(line)
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    import json
+
+    from order_service.openapi import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+        print(f"order-service: wrote {args.output}")
     return 0
 
 

@@ -19,3 +19,18 @@ _DESCRIPTIONS = {
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorEnvelope, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document, independent of any deployment's settings."""
+    from order_service.app import create_app
+    from order_service.config import load_settings
+
+    # The document does not depend on secrets; placeholders satisfy validation.
+    settings = load_settings(
+        internal_api_key="placeholder",
+        jwt_algorithm="HS256",
+        jwt_secret="placeholder",  # noqa: S106 - not a secret: only builds the document
+        _env_file=None,
+    )
+    return create_app(settings).openapi()
