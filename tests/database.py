@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class TestDatabase:
+    __test__ = False  # a fixture value, not a test class
     url: str
     source: str
     cleanup: list[Callable[[], None]] = field(default_factory=list)
@@ -71,19 +72,21 @@ def _from_local_postgres() -> TestDatabase | None:
     user = os.environ.get("PGUSER", "postgres")
     admin_dsn = f"postgresql://{user}@127.0.0.1:5432/postgres"
     try:
-        asyncio.run(_admin(admin_dsn, f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin_execute(admin_dsn, f'CREATE DATABASE "{name}"'))
     except Exception:
         return None
     database = TestDatabase(
         f"postgresql+asyncpg://{user}@127.0.0.1:5432/{name}", "PostgreSQL on 127.0.0.1:5432"
     )
     database.cleanup.append(
-        lambda: asyncio.run(_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        lambda: asyncio.run(
+            admin_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        )
     )
     return database
 
 
-async def _admin(dsn: str, statement: str) -> None:
+async def admin_execute(dsn: str, statement: str) -> None:
     import asyncpg
 
     connection = await asyncpg.connect(dsn, timeout=5)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from order_service.db import Base, PortableJSON, UTCDateTime, utcnow
@@ -93,7 +93,9 @@ class IdempotencyKey(Base):
     # IN_PROGRESS while the first request runs, then COMPLETED with its response.
     state: Mapped[str] = mapped_column(String(16))
     response_status: Mapped[int | None] = mapped_column(Integer)
-    response_body: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
+    # Plain JSON, not JSONB: PostgreSQL keeps `json` text as written, while JSONB
+    # reorders keys, and a replay must be byte-identical to the first response.
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     locked_until: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, func, select
+from sqlalchemy import RowMapping, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.orders.models import Order, OrderItem, StatusHistory
@@ -25,7 +25,10 @@ history_t = StatusHistory.__table__
 
 _TASK_PREFIX = "task__"
 _TASK_COLUMNS = [column.label(_TASK_PREFIX + column.name) for column in tasks_t.c]
-_ITEM_ORDER = (items_t.c.order_id, items_t.c.created_at, items_t.c.item_type)
+# An order's items share one timestamp; list them as created (PLAN, IMAGE, add-ons),
+# the order the create response and its idempotent replay show.
+_ITEM_RANK = case({"PLAN": 0, "IMAGE": 1}, value=items_t.c.item_type, else_=2)
+_ITEM_ORDER = (items_t.c.order_id, items_t.c.created_at, _ITEM_RANK, items_t.c.id)
 
 
 def _split_task(row: RowMapping) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -112,10 +112,10 @@ async def _create(
         "paid_at": None,
     }
     items = [
-        _item(
+        item_row(
             order_id, "PLAN", plan.id, f"{plan.label} ({request.duration.value})", base_price, now
         ),
-        _item(order_id, "IMAGE", image.id, image.display_name, 0, now),
+        item_row(order_id, "IMAGE", image.id, image.display_name, 0, now),
     ]
     await session.execute(insert(repo.orders_t).values(order))
     await session.execute(insert(repo.items_t), items)
@@ -133,9 +133,10 @@ async def _create(
     return StoredResponse(201, orjson.loads(dumps(body)))
 
 
-def _item(
+def item_row(
     order_id: uuid.UUID, item_type: str, reference_id: str, description: str, price: int, now: Any
 ) -> dict[str, Any]:
+    """An order_items row (quantity 1)."""
     return {
         "id": uuid.uuid4(),
         "order_id": order_id,
