@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from order_service import health
+from order_service import health, housekeeping
 from order_service.auth import JWTVerifier
 from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
@@ -60,7 +60,8 @@ def create_app(
 
             app.state.provisioner = await start(settings, sessionmaker, digitalocean_transport)
         try:
-            yield
+            async with housekeeping.running(app.state.idempotency):
+                yield
         finally:
             if app.state.provisioner is not None:
                 await app.state.provisioner.stop()
