@@ -63,7 +63,12 @@ class JWTVerifier:
         except jwt.PyJWTError:
             raise Unauthorized("Invalid token") from None
         subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject.strip() or len(subject) > 255:
+        if (
+            not isinstance(subject, str)
+            or not subject.strip()
+            or len(subject) > 255
+            or "\x00" in subject  # cannot be stored in PostgreSQL text
+        ):
             raise Unauthorized("Token has no usable subject")
         return CurrentUser(id=subject)
 

@@ -94,6 +94,16 @@ class Settings(DatabaseSettings):
             return value or None
         return value
 
+    @field_validator(
+        "jwt_issuer", "jwt_audience", "jwt_secret", "digitalocean_api_token", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `JWT_ISSUER=` in a .env file means "not set", not "must equal ''".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("jwt_algorithm", mode="before")
     @classmethod
     def _normalise_algorithm(cls, value: object) -> object:

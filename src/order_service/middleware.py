@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from order_service import metrics
@@ -28,8 +29,12 @@ error_log = logging.getLogger("order_service.errors")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    # An HTTPException because FastAPI turns any other exception raised while it
+    # reads the body into a 400; this one it re-raises, and the error handlers
+    # render it as 413 PAYLOAD_TOO_LARGE.
+    def __init__(self) -> None:
+        super().__init__(413, "Request body is too large")
 
 
 class RequestContextMiddleware:

@@ -1,24 +1,142 @@
-"""OpenAPI helpers: every route declares the error envelopes it can answer."""
+"""OpenAPI helpers: every route declares the error envelopes it can answer.
+
+Routes name the error *types* they raise; the document then shows, per HTTP
+status, which codes can come back, when, and an example body of each.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
+from order_service.errors import (
+    AppError,
+    CatalogUnavailable,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidCoupon,
+    InvalidDuration,
+    InvalidImage,
+    InvalidPlan,
+    OrderAccessDenied,
+    OrderNotFound,
+    OrderStatusConflict,
+    PaymentStatusConflict,
+    Unauthorized,
+    ValidationFailed,
+)
 from order_service.orders.schemas import ErrorEnvelope
 
-_DESCRIPTIONS = {
-    400: "VALIDATION_ERROR, INVALID_PLAN, INVALID_IMAGE, INVALID_COUPON or INVALID_DURATION",
-    401: "UNAUTHORIZED: missing, invalid or expired credentials",
-    403: "ORDER_ACCESS_DENIED: the order belongs to another user",
-    404: "ORDER_NOT_FOUND",
-    409: "ORDER_STATUS_CONFLICT, PAYMENT_STATUS_CONFLICT or IDEMPOTENCY_KEY_IN_USE",
-    422: "IDEMPOTENCY_KEY_REUSED: same key, different body",
-    503: "CATALOG_SERVICE_UNAVAILABLE (nothing was written; retry later)",
+# When each code is answered, and an example of its envelope (as the service sends it).
+_ERRORS: dict[type[AppError], tuple[str, dict[str, Any]]] = {
+    ValidationFailed: (
+        "malformed body, query, header or path; `details.fields` lists each field",
+        {
+            "fields": [
+                {
+                    "field": "duration",
+                    "in": "body",
+                    "message": "Input should be 'MONTHLY', 'QUARTERLY', 'SEMI_ANNUAL' or 'ANNUAL'",
+                }
+            ]
+        },
+    ),
+    InvalidPlan: (
+        "the plan is unknown or inactive",
+        {"planId": "a1000000-0000-4000-8000-000000000004"},
+    ),
+    InvalidImage: (
+        "the image is unknown, inactive, or not allowed for the plan",
+        {"imageId": "b2000000-0000-4000-8000-000000000004"},
+    ),
+    InvalidCoupon: ("catalog-service rejected the coupon; `details.reason` says why", {}),
+    InvalidDuration: ("the plan has no active price for that duration", {}),
+    Unauthorized: ("missing, invalid or expired credentials", {}),
+    OrderAccessDenied: ("the order belongs to another user", {}),
+    OrderNotFound: ("no order with that id (a malformed id too)", {}),
+    OrderStatusConflict: ("the order's status does not allow this", {}),
+    PaymentStatusConflict: ("the order no longer awaits payment", {}),
+    IdempotencyKeyInUse: ("the first request with this key is still running; retry shortly", {}),
+    IdempotencyKeyReused: ("this key was used with a different body", {}),
+    CatalogUnavailable: ("catalog-service failed; nothing was written, retry later", {}),
 }
 
+# Concrete messages and details as the service really sends them.
+_EXAMPLE_ERRORS: dict[type[AppError], dict[str, Any]] = {
+    InvalidCoupon: {
+        "message": "Coupon EXPIRED10 cannot be applied",
+        "details": {"reason": "EXPIRED"},
+    },
+    InvalidDuration: {
+        "message": "Plan Basic 1GB has no active price for QUARTERLY",
+        "details": {"duration": "QUARTERLY"},
+    },
+    Unauthorized: {"message": "Token has expired"},
+    OrderStatusConflict: {
+        "message": "Cannot move the order from ACTIVE to CANCELED",
+        "details": {"currentStatus": "ACTIVE", "requestedStatus": "CANCELED"},
+    },
+    PaymentStatusConflict: {
+        "message": "Order is PROVISIONING; payment status can only change while PENDING_PAYMENT",
+        "details": {"currentStatus": "PROVISIONING"},
+    },
+    CatalogUnavailable: {
+        "details": {
+            "reason": "GET /api/v1/catalog/plans/a1000000-0000-4000-8000-000000000001 timed out"
+        }
+    },
+}
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ErrorEnvelope, "description": _DESCRIPTIONS[code]} for code in codes}
+DEFAULT_ERROR_DESCRIPTION = (
+    "Any other error, in the same envelope: `413 PAYLOAD_TOO_LARGE` (body over the limit), "
+    "`405 METHOD_NOT_ALLOWED`, `500 INTERNAL_ERROR` (unexpected; no internals are returned)"
+)
+
+
+def error_example(error: type[AppError]) -> dict[str, Any]:
+    """The envelope the service sends for `error`, as documented."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    details = _ERRORS[error][1]
+    if details:
+        body["details"] = details
+    body.update(_EXAMPLE_ERRORS.get(error, {}))
+    return {"error": body}
+
+
+def error_response_doc(description: str, examples: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One documented error response: the envelope schema plus named examples."""
+    return {
+        "model": ErrorEnvelope,
+        "description": description,
+        "content": {
+            "application/json": {
+                "examples": {
+                    name: {"summary": name, "value": value} for name, value in examples.items()
+                }
+            }
+        },
+    }
+
+
+def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that can raise `errors` (grouped by HTTP status).
+
+    A `default` response documents the envelope of everything else (413, 405,
+    500); it also keeps FastAPI from advertising its own 422 validation body,
+    which this service never sends (validation errors are 400 VALIDATION_ERROR).
+    """
+    by_status: dict[int, list[type[AppError]]] = defaultdict(list)
+    for error in errors:
+        by_status[error.status_code].append(error)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(by_status):
+        group = by_status[status]
+        description = "; ".join(f"`{e.code}`: {_ERRORS[e][0]}" for e in group)
+        responses[status] = error_response_doc(
+            description, {e.code: error_example(e) for e in group}
+        )
+    responses["default"] = {"model": ErrorEnvelope, "description": DEFAULT_ERROR_DESCRIPTION}
+    return responses
 
 
 def openapi_document() -> dict[str, Any]:

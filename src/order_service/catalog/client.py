@@ -9,6 +9,7 @@ service decides what that means.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -50,10 +51,14 @@ class CatalogClient:
         await self._http.aclose()
 
     async def get_plan(self, plan_id: str) -> Plan | None:
+        if not _is_catalog_id(plan_id):
+            return None
         envelope = await self._get(f"/api/v1/catalog/plans/{quote(plan_id, safe='')}", PlanEnvelope)
         return envelope.data if envelope else None
 
     async def get_image(self, image_id: str) -> Image | None:
+        if not _is_catalog_id(image_id):
+            return None
         path = f"/api/v1/catalog/images/{quote(image_id, safe='')}"
         envelope = await self._get(path, ImageEnvelope)
         return envelope.data if envelope else None
@@ -99,3 +104,13 @@ class CatalogClient:
     def _unavailable(reason: str) -> CatalogUnavailable:
         logger.warning("catalog-service unavailable: %s", reason)
         return CatalogUnavailable(details={"reason": reason})
+
+
+# Catalog ids (UUIDs) are made of URL-unreserved characters. Anything else names
+# no plan or image, and is not sent: servers disagree on decoding %2F and dot
+# segments (a "x/" id drew a redirect, i.e. a false "catalog unavailable").
+_CATALOG_ID = re.compile(r"^(?!\.+$)[A-Za-z0-9._~-]+$")
+
+
+def _is_catalog_id(value: str) -> bool:
+    return _CATALOG_ID.fullmatch(value) is not None

@@ -9,6 +9,13 @@ from starlette.responses import Response
 
 from order_service.auth import internal_caller
 from order_service.dependencies import AppSettings, OrderId, Session, WakeProvisioner
+from order_service.errors import (
+    OrderNotFound,
+    OrderStatusConflict,
+    PaymentStatusConflict,
+    Unauthorized,
+    ValidationFailed,
+)
 from order_service.jsonresponse import json_response
 from order_service.openapi import error_responses
 from order_service.orders import service
@@ -23,6 +30,17 @@ from order_service.orders.schemas import (
 from order_service.orders.states import OrderStatus
 from order_service.orders.transitions import ADMIN
 
+PAYMENT_EXAMPLES = {
+    "paid": {
+        "summary": "Payment received: provisioning starts",
+        "value": {"status": "PAID", "notes": "BCA transfer #8812"},
+    },
+    "payment_failed": {
+        "summary": "Payment failed: recorded, the order keeps waiting for payment",
+        "value": {"status": "PAYMENT_FAILED", "notes": "card declined"},
+    },
+}
+
 router = APIRouter(
     prefix="/api/v1/internal/orders",
     tags=["internal"],
@@ -34,11 +52,18 @@ router = APIRouter(
     "/{order_id}/payment-status",
     response_model=DataEnvelope[OrderOut],
     summary="Mark the payment: PAID starts provisioning, PAYMENT_FAILED is recorded",
-    responses=error_responses(400, 401, 404, 409),
+    response_description="The order after the change, with its status history",
+    description=(
+        "`PAID`: PENDING_PAYMENT → PAID → PROVISIONING and the provisioning task, in one "
+        "transaction (the answer already shows PROVISIONING). `PAYMENT_FAILED`: the order stays "
+        "PENDING_PAYMENT and a history row records the event. Any status other than "
+        "PENDING_PAYMENT is 409 PAYMENT_STATUS_CONFLICT."
+    ),
+    responses=error_responses(ValidationFailed, Unauthorized, OrderNotFound, PaymentStatusConflict),
 )
 async def set_payment_status(
     order_id: OrderId,
-    body: PaymentStatusRequest,
+    body: Annotated[PaymentStatusRequest, Body(openapi_examples=PAYMENT_EXAMPLES)],
     session: Session,
     settings: AppSettings,
     wake: WakeProvisioner,
@@ -58,7 +83,8 @@ async def set_payment_status(
     "",
     response_model=ListEnvelope[OrderOut],
     summary="All orders, newest first",
-    responses=error_responses(400, 401),
+    response_description="One page of orders (any user) and the paging meta",
+    responses=error_responses(ValidationFailed, Unauthorized),
 )
 async def list_all_orders(
     session: Session,
@@ -78,7 +104,8 @@ async def list_all_orders(
     "/{order_id}",
     response_model=DataEnvelope[OrderOut],
     summary="Full detail: items, provisioning task and status history (oldest first)",
-    responses=error_responses(401, 404),
+    response_description="The order with statusHistory",
+    responses=error_responses(ValidationFailed, Unauthorized, OrderNotFound),
 )
 async def get_order_detail(order_id: OrderId, session: Session) -> Response:
     return json_response(await service.get_order(session, order_id, owner=None, history=True))
@@ -88,7 +115,9 @@ async def get_order_detail(order_id: OrderId, session: Session) -> Response:
     "/{order_id}/cancel",
     response_model=DataEnvelope[OrderOut],
     summary="Cancel an unpaid order",
-    responses=error_responses(401, 404, 409),
+    response_description="The order, now CANCELED, with its status history",
+    description="PENDING_PAYMENT → CANCELED (actor `admin`); otherwise 409 ORDER_STATUS_CONFLICT.",
+    responses=error_responses(ValidationFailed, Unauthorized, OrderNotFound, OrderStatusConflict),
 )
 async def cancel_order(
     order_id: OrderId,
@@ -106,7 +135,13 @@ async def cancel_order(
     "/{order_id}/retry-provisioning",
     response_model=DataEnvelope[OrderOut],
     summary="Retry a failed provisioning (reuses the droplet if one exists)",
-    responses=error_responses(401, 404, 409),
+    response_description="The order, PROVISIONING again, with its status history",
+    description=(
+        "FAILED → PROVISIONING on the same task: the error is cleared, the deadline starts "
+        "again, and the droplet already recorded is kept if DigitalOcean still has it. Any "
+        "other status is 409 ORDER_STATUS_CONFLICT."
+    ),
+    responses=error_responses(ValidationFailed, Unauthorized, OrderNotFound, OrderStatusConflict),
 )
 async def retry_provisioning(
     order_id: OrderId,

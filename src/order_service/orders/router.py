@@ -9,6 +9,20 @@ from starlette.responses import Response
 
 from order_service.auth import User
 from order_service.dependencies import Catalog, Idempotency, OrderId, Session
+from order_service.errors import (
+    CatalogUnavailable,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidCoupon,
+    InvalidDuration,
+    InvalidImage,
+    InvalidPlan,
+    OrderAccessDenied,
+    OrderNotFound,
+    OrderStatusConflict,
+    Unauthorized,
+    ValidationFailed,
+)
 from order_service.jsonresponse import json_response
 from order_service.openapi import error_responses
 from order_service.orders import service
@@ -23,6 +37,26 @@ from order_service.orders.states import OrderStatus
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
+CREATE_EXAMPLES = {
+    "monthly_with_coupon": {
+        "summary": "Basic 1GB, Ubuntu, monthly, with a coupon",
+        "value": {
+            "planId": "a1000000-0000-4000-8000-000000000001",
+            "imageId": "b2000000-0000-4000-8000-000000000001",
+            "duration": "MONTHLY",
+            "couponCode": "HEMAT20",
+        },
+    },
+    "annual": {
+        "summary": "Standard 2GB, Debian, annual (the catalog's YEARLY price), no coupon",
+        "value": {
+            "planId": "a1000000-0000-4000-8000-000000000002",
+            "imageId": "b2000000-0000-4000-8000-000000000002",
+            "duration": "ANNUAL",
+        },
+    },
+}
+
 Page = Annotated[int, Query(ge=1, le=2_147_483_647, description="1-based page number")]
 Limit = Annotated[int, Query(ge=1, le=100, description="orders per page (1-100)")]
 
@@ -32,15 +66,29 @@ Limit = Annotated[int, Query(ge=1, le=100, description="orders per page (1-100)"
     status_code=201,
     response_model=DataEnvelope[OrderOut],
     summary="Order a VPS",
+    response_description=(
+        "The new order, PENDING_PAYMENT. A retry with the same Idempotency-Key and body "
+        "gets this same status and body again."
+    ),
     description=(
         "Prices the plan and image live from catalog-service and stores the snapshot. "
         "Send an `Idempotency-Key` to make retries safe: a retry with the same key and body "
         "replays the first response."
     ),
-    responses=error_responses(400, 401, 409, 422, 503),
+    responses=error_responses(
+        ValidationFailed,
+        InvalidPlan,
+        InvalidImage,
+        InvalidCoupon,
+        InvalidDuration,
+        Unauthorized,
+        IdempotencyKeyInUse,
+        IdempotencyKeyReused,
+        CatalogUnavailable,
+    ),
 )
 async def create_order(
-    body: CreateOrderRequest,
+    body: Annotated[CreateOrderRequest, Body(openapi_examples=CREATE_EXAMPLES)],
     user: User,
     session: Session,
     catalog: Catalog,
@@ -63,7 +111,12 @@ async def create_order(
     "",
     response_model=ListEnvelope[OrderOut],
     summary="List my orders, newest first",
-    responses=error_responses(400, 401),
+    response_description="One page of the caller's orders and the paging meta",
+    description=(
+        "A page past the end is 200 with empty `data` and the true `meta`. "
+        "List items carry items and provisioningTask but no statusHistory."
+    ),
+    responses=error_responses(ValidationFailed, Unauthorized),
 )
 async def list_my_orders(
     user: User,
@@ -81,7 +134,12 @@ async def list_my_orders(
     "/{order_id}",
     response_model=DataEnvelope[OrderOut],
     summary="One of my orders, with items and provisioning task",
-    responses=error_responses(401, 403, 404),
+    response_description="The order (no statusHistory)",
+    description=(
+        "Poll this every 3-5 s while the order is PROVISIONING; stop at ACTIVE, FAILED or "
+        "CANCELED. `provisioningTask` is null until the order is paid."
+    ),
+    responses=error_responses(ValidationFailed, Unauthorized, OrderAccessDenied, OrderNotFound),
 )
 async def get_my_order(order_id: OrderId, user: User, session: Session) -> Response:
     return json_response(await service.get_order(session, order_id, owner=user, history=False))
@@ -91,7 +149,11 @@ async def get_my_order(order_id: OrderId, user: User, session: Session) -> Respo
     "/{order_id}/cancel",
     response_model=DataEnvelope[OrderOut],
     summary="Cancel my unpaid order",
-    responses=error_responses(401, 403, 404, 409),
+    response_description="The order, now CANCELED",
+    description="PENDING_PAYMENT → CANCELED; any other status is 409 ORDER_STATUS_CONFLICT.",
+    responses=error_responses(
+        ValidationFailed, Unauthorized, OrderAccessDenied, OrderNotFound, OrderStatusConflict
+    ),
 )
 async def cancel_my_order(
     order_id: OrderId,

@@ -17,6 +17,9 @@ from order_service.orders.states import Duration, OrderStatus, TaskStatus
 
 T = TypeVar("T")
 
+# PostgreSQL text cannot hold NUL: refuse it as invalid input, not later as a 500.
+NO_NUL = r"^[^\x00]*$"
+
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
@@ -41,7 +44,7 @@ class CreateOrderRequest(CamelModel):
     plan_id: str = Field(min_length=1, max_length=64)
     image_id: str = Field(min_length=1, max_length=64)
     duration: Duration
-    coupon_code: str | None = Field(default=None, min_length=1, max_length=64)
+    coupon_code: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
 
     def fingerprint(self) -> dict[str, Any]:
         """What makes two requests "the same" for Idempotency-Key purposes."""
@@ -54,21 +57,23 @@ class PaymentStatusRequest(CamelModel):
     )
 
     status: Literal["PAID", "PAYMENT_FAILED"]
-    notes: str | None = Field(default=None, max_length=1000)
+    notes: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
 
 
 class ActionRequest(CamelModel):
     """Optional body of cancel and retry: why the operator did it."""
 
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
 
 
 class PricingOut(CamelModel):
-    base_price: int
-    promo_discount: int
+    """The price snapshot taken from catalog-service when the order was placed (whole IDR)."""
+
+    base_price: int = Field(description="the plan's active price for the duration")
+    promo_discount: int = Field(description="the running promo giving the largest discount")
     coupon_code: str | None
-    coupon_discount: int
-    final_price: int
+    coupon_discount: int = Field(description="as catalog-service computed it")
+    final_price: int = Field(description="max(0, basePrice - promoDiscount - couponDiscount)")
     currency: Literal["IDR"] = "IDR"
 
 
@@ -83,11 +88,18 @@ class OrderItemOut(CamelModel):
 
 
 class ProvisioningTaskOut(CamelModel):
+    """The droplet behind a paid order, as the provisioner last saw it."""
+
     id: uuid.UUID
     status: TaskStatus
-    droplet_id: str | None
-    droplet_name: str | None
-    droplet_status: str | None
+    droplet_id: str | None = Field(description="DigitalOcean's droplet id, as a string")
+    droplet_name: str | None = Field(description="vps-<first 8 characters of the order id>")
+    droplet_status: str | None = Field(
+        description=(
+            "DigitalOcean's status (new, active, off, archive, errored), or `gone` once "
+            "DigitalOcean stopped showing the droplet"
+        )
+    )
     ipv4_public: str | None
     ipv4_private: str | None
     do_region: str
@@ -95,10 +107,12 @@ class ProvisioningTaskOut(CamelModel):
     do_image: str
     droplet_tags: list[str] | None
     droplet_created_at: datetime | None
-    error_code: str | None
-    error_message: str | None
-    attempts: int
-    started_at: datetime | None
+    error_code: str | None = Field(
+        description="PROVISIONING_FAILED, DIGITALOCEAN_UNAVAILABLE or PROVISIONING_TIMEOUT"
+    )
+    error_message: str | None = Field(description="readable reason, for operators")
+    attempts: int = Field(description="checks made against DigitalOcean in the current run")
+    started_at: datetime | None = Field(description="when the current run requested the droplet")
     completed_at: datetime | None
 
 

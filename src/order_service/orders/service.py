@@ -216,6 +216,10 @@ async def list_orders(
     user_id: str | None,
     status: OrderStatus | None,
 ) -> dict[str, Any]:
+    if user_id is not None and "\x00" in user_id:
+        # No user id holds NUL (tokens with one are refused), and PostgreSQL
+        # would refuse the query: no orders.
+        return {"data": [], "meta": page_meta(page, limit, 0)}
     rows, total = await repo.list_orders(
         session, page=page, limit=limit, user_id=user_id, status=status.value if status else None
     )

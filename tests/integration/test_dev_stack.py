@@ -1,0 +1,267 @@
+"""`python -m mocks.dev_stack` (what `make run` runs): settings, ports, the whole stack."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mocks.catalog_service.data import IMAGE_UBUNTU_ID, PLAN_BASIC_ID
+from mocks.dev_stack import DEV_DEFAULTS, redact_url, resolve_config
+from tests.servers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_dev_defaults_fill_what_nothing_else_sets() -> None:
+    config = resolve_config({}, {}, catalog_port=4000, do_port=4010)
+    assert config.child_env["JWT_ALGORITHM"] == "HS256"
+    assert config.child_env["JWT_SECRET"] == DEV_DEFAULTS["JWT_SECRET"]
+    assert config.child_env["INTERNAL_API_KEY"] == "dev-internal-key"
+    assert config.child_env["CATALOG_SERVICE_URL"] == "http://127.0.0.1:4000"
+    assert config.child_env["DIGITALOCEAN_API_URL"] == "http://127.0.0.1:4010"
+    assert config.child_env["DIGITALOCEAN_API_TOKEN"] == "fake-do-token"
+    assert config.child_env["PROVISIONING_POLL_INTERVAL_MS"] == "1000"
+    assert config.child_env["PROVISIONING_MAX_ATTEMPTS"] == "120"
+    assert config.resolved["JWT_SECRET"].source == "dev default"
+    # The dev secret is public, so it is shown as it is.
+    assert config.resolved["JWT_SECRET"].display("JWT_SECRET") == DEV_DEFAULTS["JWT_SECRET"]
+    assert config.resolved["DATABASE_URL"].source == "service default"
+
+
+def test_environment_and_dotenv_win_and_their_secrets_are_hidden() -> None:
+    config = resolve_config(
+        {"JWT_SECRET": "my-own-secret-value", "PATH": "/usr/bin"},
+        {"INTERNAL_API_KEY": "key-from-dotenv", "CATALOG_SERVICE_URL": "http://catalog:9"},
+        catalog_port=4000,
+        do_port=4010,
+    )
+    assert config.child_env["JWT_SECRET"] == "my-own-secret-value"
+    # `.env` values are left to the service, which reads `.env` itself.
+    assert "INTERNAL_API_KEY" not in config.child_env
+    assert "CATALOG_SERVICE_URL" not in config.child_env
+    assert config.resolved["JWT_SECRET"].source == "environment"
+    assert config.resolved["INTERNAL_API_KEY"].source == ".env"
+    for name in ("JWT_SECRET", "INTERNAL_API_KEY"):
+        shown = config.resolved[name].display(name)
+        assert "hidden" in shown
+        assert "secret-value" not in shown and "dotenv" not in shown
+
+
+def test_an_rs256_setup_is_not_switched_to_hs256() -> None:
+    config = resolve_config(
+        {}, {"JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----"}, catalog_port=1, do_port=2
+    )
+    assert "JWT_ALGORITHM" not in config.child_env
+
+
+def test_service_port_flag_overrides_port() -> None:
+    config = resolve_config({"PORT": "9999"}, {}, catalog_port=1, do_port=2, service_port=7777)
+    assert config.child_env["PORT"] == "7777"
+    assert config.resolved["PORT"].value == "7777"
+
+
+def test_database_password_is_redacted() -> None:
+    url = "postgresql+asyncpg://orders:s3cret@db:5432/orders"
+    assert redact_url(url) == "postgresql+asyncpg://orders:****@db:5432/orders"
+    assert redact_url("sqlite+aiosqlite:///./x.db") == "sqlite+aiosqlite:///./x.db"
+
+
+# ------------------------------------------------------------------ processes
+
+
+class StackProcess:
+    """`python -m mocks.dev_stack` with its output collected line by line."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "mocks.dev_stack", *args],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        for line in self.lines:
+            if match := regex.search(line):
+                return match
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.lines.append(line)
+            if match := regex.search(line):
+                return match
+        raise AssertionError(f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines))
+
+    def drain(self, timeout: float) -> int:
+        code = self.proc.wait(timeout)
+        while (line := self._queue.get(timeout=5)) is not None:
+            self.lines.append(line)
+        return code
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _pids(stack: StackProcess) -> dict[str, int]:
+    found = re.findall(r"started (\w+) \(pid (\d+)\)", stack.output())
+    return {name: int(pid) for name, pid in found}
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {"catalog": free_port(), "do": free_port(), "service": free_port()}
+
+
+@pytest.fixture
+def stack_env(ports: dict[str, int], tmp_path: Path) -> dict[str, str]:
+    """The dev defaults, set explicitly so a developer's `.env` cannot change the test."""
+    env = dict(os.environ)
+    for name, value in DEV_DEFAULTS.items():
+        env[name] = value.format(catalog_port=ports["catalog"], do_port=ports["do"])
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'dev-stack.db'}"
+    env["PROVISIONING_POLL_INTERVAL_MS"] = "200"
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def _args(ports: dict[str, int]) -> list[str]:
+    return [
+        "--catalog-port",
+        str(ports["catalog"]),
+        "--do-port",
+        str(ports["do"]),
+        "--service-port",
+        str(ports["service"]),
+        "--boot-seconds",
+        "0.3",
+    ]
+
+
+@pytest.fixture
+def stack(ports: dict[str, int], stack_env: dict[str, str]) -> Iterator[StackProcess]:
+    process = StackProcess(*_args(ports), env=stack_env)
+    yield process
+    process.kill()
+    for pid in _pids(process).values():
+        if not _gone(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def test_a_taken_port_stops_it_with_a_message_naming_the_port(
+    ports: dict[str, int], stack_env: dict[str, str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports["do"]))
+        taken.listen()
+        stack = StackProcess(*_args(ports), "--no-migrate", env=stack_env)
+        try:
+            assert stack.drain(timeout=30) == 1
+        finally:
+            stack.kill()
+    assert f"port {ports['do']} is already in use" in stack.output()
+    assert "started" not in stack.output()
+
+
+@pytest.mark.slow
+def test_the_walkthrough_works_and_ctrl_c_stops_all_three(
+    stack: StackProcess, ports: dict[str, int]
+) -> None:
+    stack.wait_for(r"Press Ctrl-C to stop all three", timeout=60)
+    pids = _pids(stack)
+    assert set(pids) == {"catalog", "digitalocean", "service"}
+    token = stack.wait_for(r"^\s*TOKEN=(\S+)", timeout=1).group(1)
+    assert "API_KEY=dev-internal-key" in stack.output()
+
+    base = f"http://127.0.0.1:{ports['service']}"
+    user = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, timeout=10) as client:
+        created = client.post(
+            "/api/v1/orders",
+            headers=user,
+            json={
+                "planId": PLAN_BASIC_ID,
+                "imageId": IMAGE_UBUNTU_ID,
+                "duration": "MONTHLY",
+                "couponCode": "HEMAT20",
+            },
+        )
+        assert created.status_code == 201, created.text
+        order = created.json()["data"]
+        assert order["pricing"]["finalPrice"] == 72000
+        paid = client.post(
+            f"/api/v1/internal/orders/{order['id']}/payment-status",
+            headers={"X-API-Key": "dev-internal-key"},
+            json={"status": "PAID"},
+        )
+        assert paid.status_code == 200, paid.text
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            status = client.get(f"/api/v1/orders/{order['id']}", headers=user).json()["data"]
+            if status["status"] in ("ACTIVE", "FAILED"):
+                break
+            time.sleep(0.2)
+        assert status is not None and status["status"] == "ACTIVE", status
+
+    stack.proc.send_signal(signal.SIGINT)
+    assert stack.drain(timeout=40) == 0, stack.output()
+    assert "all stopped" in stack.output()
+    for name, pid in pids.items():
+        assert _gone(pid), f"{name} (pid {pid}) is still running"
+
+
+@pytest.mark.slow
+def test_when_a_child_dies_the_others_are_stopped(stack: StackProcess) -> None:
+    stack.wait_for(r"Press Ctrl-C to stop all three", timeout=60)
+    pids = _pids(stack)
+    os.kill(pids["catalog"], signal.SIGKILL)
+    assert stack.drain(timeout=40) == 1
+    assert re.search(r"catalog \(pid \d+\) exited: ended by SIGKILL", stack.output())
+    for name, pid in pids.items():
+        assert _gone(pid), f"{name} (pid {pid}) is still running"
