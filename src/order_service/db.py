@@ -6,7 +6,8 @@ timezone-aware timestamps, JSON/JSONB, SQLite's PRAGMAs and the pool.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,6 +118,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+@asynccontextmanager
 async def session_scope(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
@@ -128,7 +130,10 @@ async def session_scope(
         except BaseException:
             session.info.pop("on_commit", None)
             await session.rollback()
+            for undo in session.info.pop("on_rollback", []):
+                await undo()
             raise
+        session.info.pop("on_rollback", None)
         run_on_commit_callbacks(session)
 
 
@@ -139,6 +144,15 @@ def on_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     as waking the provisioner for an order that was just paid.
     """
     session.info.setdefault("on_commit", []).append(callback)
+
+
+def on_rollback(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Await `callback` if the session's transaction does not commit.
+
+    For work done outside the transaction that must be undone when it fails,
+    even when it is the final commit itself that fails.
+    """
+    session.info.setdefault("on_rollback", []).append(callback)
 
 
 def run_on_commit_callbacks(session: AsyncSession) -> None:

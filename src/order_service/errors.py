@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -106,6 +108,14 @@ class CatalogUnavailable(AppError):
     )
 
 
+class DatabaseUnavailable(AppError):
+    code, status_code, message = (
+        "DATABASE_UNAVAILABLE",
+        503,
+        "The database is unavailable; nothing was changed, try again",
+    )
+
+
 class PayloadTooLarge(AppError):
     code, status_code, message = "PAYLOAD_TOO_LARGE", 413, "Request body is too large"
 
@@ -165,9 +175,31 @@ async def _http_error_handler(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
+# What a lost or refused database connection surfaces as: SQLAlchemy's wrapped
+# DBAPI errors, its pool timeout, and the driver's own errors while connecting.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    ConnectionError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+
+async def _database_down_handler(_request: Request, exc: Exception) -> Response:
+    # A client can retry this; 500 would say the request itself is at fault.
+    first_line = next(iter(str(exc).splitlines()), "")
+    logger.error("database unavailable: %s: %s", type(exc).__name__, first_line)
+    error = DatabaseUnavailable()
+    return error_response(error.status_code, error.code, error.message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    for error_type in DATABASE_DOWN:
+        app.add_exception_handler(error_type, _database_down_handler)
     # Unexpected exceptions are turned into the 500 envelope by the request
     # middleware (order_service.middleware), which also logs the traceback.

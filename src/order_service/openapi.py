@@ -12,6 +12,7 @@ from typing import Any
 from order_service.errors import (
     AppError,
     CatalogUnavailable,
+    DatabaseUnavailable,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidCoupon,
@@ -59,6 +60,7 @@ _ERRORS: dict[type[AppError], tuple[str, dict[str, Any]]] = {
     IdempotencyKeyInUse: ("the first request with this key is still running; retry shortly", {}),
     IdempotencyKeyReused: ("this key was used with a different body", {}),
     CatalogUnavailable: ("catalog-service failed; nothing was written, retry later", {}),
+    DatabaseUnavailable: ("the database is unreachable; nothing was changed, retry later", {}),
 }
 
 # Concrete messages and details as the service really sends them.
@@ -126,7 +128,8 @@ def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     which this service never sends (validation errors are 400 VALIDATION_ERROR).
     """
     by_status: dict[int, list[type[AppError]]] = defaultdict(list)
-    for error in errors:
+    # Every documented route reads or writes the database.
+    for error in (*errors, DatabaseUnavailable):
         by_status[error.status_code].append(error)
     responses: dict[int | str, dict[str, Any]] = {}
     for status in sorted(by_status):

@@ -321,3 +321,28 @@ async def test_nul_in_coupon_code_is_400(client: httpx.AsyncClient, engine: Asyn
     error = assert_error(response, 400, "VALIDATION_ERROR")
     assert [f["field"] for f in error["details"]["fields"]] == ["couponCode"]
     assert await count(engine, Order) == 0
+
+
+# ------------------------------------------------------------------ database down
+
+
+@pytest.mark.parametrize(
+    "database_url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere",  # port 1 refuses
+        "sqlite+aiosqlite:////nonexistent-directory/order-service.db",
+    ],
+    ids=["postgresql-refused", "sqlite-unopenable"],
+)
+async def test_database_down_is_503_in_the_envelope(database_url: str) -> None:
+    from order_service.app import create_app
+    from tests.conftest import make_settings
+
+    application = create_app(make_settings(database_url), start_provisioner=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            listing = await client.get(ORDERS, headers=auth("a"))
+            detail = await client.get(f"/api/v1/internal/orders/{uuid.uuid4()}", headers=INTERNAL)
+    for response in (listing, detail):
+        assert_error(response, 503, "DATABASE_UNAVAILABLE")

@@ -153,6 +153,7 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "INVALID_COUPON",
         "INVALID_DURATION",
         "PAYMENT_STATUS_CONFLICT",
+        "DATABASE_UNAVAILABLE",
         "ORDER_STATUS_CONFLICT",
         "IDEMPOTENCY_KEY_REUSED",
         "IDEMPOTENCY_KEY_IN_USE",
@@ -176,7 +177,7 @@ def test_create_order_errors_are_grouped_by_status(document: dict[str, Any]) -> 
     }
     assert codes("409") == {"IDEMPOTENCY_KEY_IN_USE"}
     assert codes("422") == {"IDEMPOTENCY_KEY_REUSED"}
-    assert codes("503") == {"CATALOG_SERVICE_UNAVAILABLE"}
+    assert codes("503") == {"CATALOG_SERVICE_UNAVAILABLE", "DATABASE_UNAVAILABLE"}
     payment = document["paths"]["/api/v1/internal/orders/{order_id}/payment-status"]["post"]
     assert set(payment["responses"]["409"]["content"]["application/json"]["examples"]) == {
         "PAYMENT_STATUS_CONFLICT"

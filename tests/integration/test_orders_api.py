@@ -191,7 +191,7 @@ async def test_get_own_order_and_not_someone_elses(client: httpx.AsyncClient) ->
     assert_error(other, 403, "ORDER_ACCESS_DENIED")
 
 
-@pytest.mark.parametrize("order_id", [str(uuid.uuid4()), "not-a-uuid", "1"])
+@pytest.mark.parametrize("order_id", [str(uuid.uuid4()), "not-a-uuid", "1", "f" * 100])
 async def test_unknown_or_malformed_order_id_is_404(
     client: httpx.AsyncClient, order_id: str
 ) -> None:

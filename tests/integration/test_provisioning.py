@@ -161,6 +161,20 @@ async def test_errored_build_fails_the_order(
     assert task["dropletId"] is not None
 
 
+async def test_eventual_consistency_lag_is_not_taken_for_a_vanished_droplet(
+    service: httpx.AsyncClient, fake_do: httpx.AsyncClient
+) -> None:
+    # DO hides a fresh droplet for 1 s: with a 50 ms poll interval that is 20
+    # "not found" answers in a row, which must not fail the order.
+    await configure(fake_do, consistency_delay_s=1.0, boot_seconds=1.2)
+    order_id = await paid_order(service)
+
+    order = await wait_for(service, order_id, TERMINAL)
+
+    assert order["status"] == "ACTIVE", order["provisioningTask"]
+    assert (await stats(fake_do))["droplets"] == 1
+
+
 async def test_errored_droplet_status_fails_the_order(
     service: httpx.AsyncClient, fake_do: httpx.AsyncClient
 ) -> None:

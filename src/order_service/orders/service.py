@@ -8,6 +8,7 @@ Services flush but never commit: the request's session dependency commits
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ from order_service import metrics
 from order_service.auth import CurrentUser
 from order_service.catalog.client import CatalogClient
 from order_service.catalog.schemas import Image, Plan
-from order_service.db import on_commit, utcnow
+from order_service.db import on_commit, on_rollback, utcnow
 from order_service.errors import (
     AppError,
     CatalogUnavailable,
@@ -62,13 +63,12 @@ async def create_order(
     replay = await idempotency.claim(user.id, idempotency_key, fingerprint(request.fingerprint()))
     if replay is not None:
         return replay
-    try:
-        response = await _create(session, catalog, user, request)
-        # The last statement of the transaction: the response commits with the order.
-        await idempotency.complete(session, user.id, idempotency_key, response)
-    except BaseException:
-        await idempotency.release(user.id, idempotency_key)
-        raise
+    # If the order does not commit, for whatever reason (the commit itself
+    # included), the claim is released and the client may retry with the key.
+    on_rollback(session, functools.partial(idempotency.release, user.id, idempotency_key))
+    response = await _create(session, catalog, user, request)
+    # The last statement of the transaction: the response commits with the order.
+    await idempotency.complete(session, user.id, idempotency_key, response)
     return response
 
 

@@ -25,7 +25,7 @@ import random
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -75,6 +75,11 @@ class ProvisionerConfig:
         return min(3.0, 2 * self.poll_interval_s)
 
     @property
+    def not_found_grace_s(self) -> float:
+        """The least time a droplet must stay unseen before it counts as gone."""
+        return min(10.0, max(3.0, 10 * self.poll_interval_s))
+
+    @property
     def create_retry_initial_s(self) -> float:
         return min(1.0, self.poll_interval_s)
 
@@ -112,7 +117,7 @@ class _Work:
     attempts: int
     not_found: int
     unavailable: int = 0
-    values: dict[str, Any] = field(default_factory=dict)
+    first_not_found_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> _Work:
@@ -311,6 +316,10 @@ class Provisioner:
                 if failures >= CREATE_FAILURE_LIMIT:
                     await self._fail(work, DIGITALOCEAN_UNAVAILABLE, exc.message)
                 self._log(work, "droplet create failed, will look up and retry: %s", exc.message)
+                # The create may have reached DO only now (after a budget wait
+                # and a slow answer): the settle time before the lookup counts
+                # from here, not from the recorded intent.
+                work.create_intent_at = utcnow()
                 await self._sleep(self._backoff(failures))
                 continue
             await self._record_droplet(work, created.droplet, created.create_action_id, tags)
@@ -384,6 +393,7 @@ class Provisioner:
             await self._not_found(work)
             return
         work.not_found = 0
+        work.first_not_found_at = None
         values = _droplet_values(droplet)
         if droplet.status == "active":
             await self._succeed(work, values)
@@ -397,17 +407,35 @@ class Provisioner:
         await self._store.save(work.id, attempts=work.attempts, not_found_count=0, **values)
 
     async def _not_found(self, work: _Work) -> None:
+        """DO does not show the droplet: an errored build, a vanished droplet, or lag."""
         work.not_found += 1
-        if work.not_found < NOT_FOUND_LIMIT:
-            await self._store.save(work.id, attempts=work.attempts, not_found_count=work.not_found)
-            return
-        message = f"Droplet {work.droplet_id} disappeared (not found {work.not_found} times)"
+        now = utcnow()
+        work.first_not_found_at = work.first_not_found_at or now
+        # A failed build shows as an errored create action: that is certain,
+        # so it ends the task at once (one request, only on this rare path).
         if work.create_action_id is not None:
             with contextlib.suppress(DigitalOceanError):
-                status = await self._client.get_action_status(work.create_action_id)
-                if status == "errored":
-                    message = f"DigitalOcean reports the build of droplet {work.droplet_id} errored"
-        await self._fail(work, PROVISIONING_FAILED, message, {"droplet_status": "gone"})
+                if await self._client.get_action_status(work.create_action_id) == "errored":
+                    await self._fail(
+                        work,
+                        PROVISIONING_FAILED,
+                        f"DigitalOcean reports the build of droplet {work.droplet_id} errored",
+                        {"droplet_status": "gone"},
+                    )
+        # Otherwise gone only after NOT_FOUND_LIMIT checks in a row *and* a
+        # grace time: with a short poll interval, three checks alone could fall
+        # inside DO's eventual-consistency window and give up a live droplet.
+        missing_for = (now - work.first_not_found_at).total_seconds()
+        if work.not_found < NOT_FOUND_LIMIT or missing_for < self._config.not_found_grace_s:
+            await self._store.save(work.id, attempts=work.attempts, not_found_count=work.not_found)
+            return
+        await self._fail(
+            work,
+            PROVISIONING_FAILED,
+            f"Droplet {work.droplet_id} disappeared (not found {work.not_found} times "
+            f"over {missing_for:.0f}s)",
+            {"droplet_status": "gone"},
+        )
 
     # ------------------------------------------------------------ endings
 

@@ -133,7 +133,7 @@ class TaskStore:
         }
         target = OrderStatus.ACTIVE if succeeded else OrderStatus.FAILED
         metadata = {
-            key: values.get(key)
+            key: str(values[key])  # dropletId is a string in the API, here too
             for key in ("droplet_id", "ipv4_public", "error_code")
             if values.get(key) is not None
         }
