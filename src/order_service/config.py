@@ -49,7 +49,8 @@ class DatabaseSettings(BaseSettings):
 class Settings(DatabaseSettings):
     """Everything `serve` needs (SPEC section 2)."""
 
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # Connections per process, all kept open (no overflow, see db.py).
+    database_pool_size: int = Field(default=20, ge=1, le=200)
     host: str = "0.0.0.0"
     port: int = Field(default=3333, ge=1, le=65535)
 

@@ -86,8 +86,13 @@ def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False)
     return create_async_engine(
         database_url,
         echo=echo,
+        # No overflow: SQLAlchemy closes an overflow connection as soon as it is
+        # returned, so under a load just above pool_size every request paid for a
+        # new PostgreSQL backend (fork, SSL probe, asyncpg type introspection,
+        # empty statement cache). Requests beyond the pool wait for a connection
+        # instead, which is cheaper than opening one.
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
         pool_recycle=1800,
         # Statement caching per connection pays off on the hot read path.

@@ -27,19 +27,22 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def _catalog(request: Request) -> CatalogClient:
+# Every dependency is `async def`, even those that never await: FastAPI runs a
+# plain `def` dependency in the thread pool, and that hop (queue, thread wake-up,
+# GIL hand-over) costs more than the whole database read it precedes.
+async def _catalog(request: Request) -> CatalogClient:
     return request.app.state.catalog
 
 
-def _idempotency(request: Request) -> IdempotencyStore:
+async def _idempotency(request: Request) -> IdempotencyStore:
     return request.app.state.idempotency
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _wake_provisioner(request: Request) -> Callable[[], None]:
+async def _wake_provisioner(request: Request) -> Callable[[], None]:
     provisioner = request.app.state.provisioner
     return provisioner.wake if provisioner is not None else _nothing
 
@@ -48,7 +51,7 @@ def _nothing() -> None:
     return None
 
 
-def _order_id(
+async def _order_id(
     order_id: Annotated[str, Path(description="Order id (UUID)")],
 ) -> uuid.UUID:
     # A malformed id names no order: 404, like an unknown one.

@@ -295,3 +295,12 @@ async def test_history_rows_record_creation_and_cancel(
         ("PENDING_PAYMENT", "CANCELED", "user:henry"),
     ]
     assert await count(engine, OrderItem) == 2
+
+
+async def test_the_largest_page_is_an_empty_page_not_an_error(client: httpx.AsyncClient) -> None:
+    # offset = (page - 1) * limit outgrows a 32-bit integer.
+    params = {"page": 2_147_483_647, "limit": 100}
+    response = await client.get(ORDERS, params=params, headers=auth("carol"))
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == []
+    assert response.json()["meta"]["page"] == 2_147_483_647

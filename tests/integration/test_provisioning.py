@@ -206,6 +206,21 @@ async def test_never_active_times_out_and_keeps_the_droplet(
     assert (await stats(fake_do))["droplets"] == 1
 
 
+@pytest.mark.parametrize("provisioning_overrides", [{"provisioning_max_attempts": 20}])
+async def test_deadline_starts_when_do_accepted_the_droplet(
+    service: httpx.AsyncClient, fake_do: httpx.AsyncClient
+) -> None:
+    # Deadline 1 s; DO takes 1.5 s to answer the create (as a create waiting
+    # for the rate budget in a storm would). The wait before DO accepted the
+    # droplet must not count: the order ends ACTIVE, not PROVISIONING_TIMEOUT.
+    await configure(fake_do, latency_ms=1500, boot_seconds=0.1)
+    order_id = await paid_order(service)
+
+    order = await wait_for(service, order_id, TERMINAL)
+
+    assert order["status"] == "ACTIVE", order["provisioningTask"]
+
+
 async def test_three_server_errors_in_a_row_still_end_active(
     service: httpx.AsyncClient, fake_do: httpx.AsyncClient
 ) -> None:

@@ -42,7 +42,11 @@ class CatalogClient:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_ms / 1000),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=64),
+            # Few connections on purpose: httpcore scans every pooled connection
+            # (a readability poll each) to place each request, so a big pool costs
+            # more per call than it gains; 16 keep-alive connections saturate a
+            # catalog-service on loopback (docs/benchmarks.md).
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
             transport=transport,
             headers={"Accept": "application/json"},
         )

@@ -44,6 +44,10 @@ from order_service.orders.views import order_json, page_meta
 from order_service.provisioning.models import ProvisioningTask
 
 tasks_t = ProvisioningTask.__table__
+# Built once: a statement built per call costs more than its round trip.
+_INSERT_ORDER = insert(repo.orders_t)
+_INSERT_ITEMS = insert(repo.items_t)
+_INSERT_TASK = insert(tasks_t)
 
 
 # ---------------------------------------------------------------- create
@@ -117,8 +121,8 @@ async def _create(
         ),
         item_row(order_id, "IMAGE", image.id, image.display_name, 0, now),
     ]
-    await session.execute(insert(repo.orders_t).values(order))
-    await session.execute(insert(repo.items_t), items)
+    await session.execute(_INSERT_ORDER, order)
+    await session.execute(_INSERT_ITEMS, items)
     await record_history(
         session,
         order_id,
@@ -290,19 +294,20 @@ async def start_provisioning(session: AsyncSession, order: RowMapping, *, region
     )
     now = utcnow()
     await session.execute(
-        insert(tasks_t).values(
-            id=uuid.uuid4(),
-            order_id=order["id"],
-            status=TaskStatus.PENDING.value,
-            do_region=region,
-            do_size=order["do_size_slug"],
-            do_image=order["do_image_slug"],
-            attempts=0,
-            not_found_count=0,
-            created_at=now,
-            updated_at=now,
-            next_check_at=now,
-        )
+        _INSERT_TASK,
+        {
+            "id": uuid.uuid4(),
+            "order_id": order["id"],
+            "status": TaskStatus.PENDING.value,
+            "do_region": region,
+            "do_size": order["do_size_slug"],
+            "do_image": order["do_image_slug"],
+            "attempts": 0,
+            "not_found_count": 0,
+            "created_at": now,
+            "updated_at": now,
+            "next_check_at": now,
+        },
     )
 
 

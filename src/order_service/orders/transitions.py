@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, update
+from sqlalchemy import RowMapping, Update, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import metrics
@@ -25,6 +25,33 @@ from order_service.orders.states import OrderEvent, OrderStatus, can_transition
 
 SYSTEM = "system"
 ADMIN = "admin"
+
+# Statements built once (building them per call was a third of a payment's CPU).
+# SET-clause parameters are named p_*: SQLAlchemy reserves the column names.
+_INSERT_HISTORY = insert(history_t)
+_TOUCH_ORDER = (
+    update(orders_t)
+    .where(orders_t.c.id == bindparam("p_order_id"))
+    .values(updated_at=bindparam("p_updated_at"))
+)
+_SET_STATUS: dict[tuple[str, ...], Update] = {}
+
+
+def _set_status(extra: tuple[str, ...]) -> Update:
+    """UPDATE orders SET status, updated_at (and the `extra` columns) for one order."""
+    statement = _SET_STATUS.get(extra)
+    if statement is None:
+        statement = (
+            update(orders_t)
+            .where(orders_t.c.id == bindparam("p_order_id"))
+            .values(
+                status=bindparam("p_status"),
+                updated_at=bindparam("p_updated_at"),
+                **{column: bindparam(f"p_{column}") for column in extra},
+            )
+        )
+        _SET_STATUS[extra] = statement
+    return statement
 
 
 def _default_conflict(current: str, target: str) -> AppError:
@@ -60,10 +87,15 @@ async def transition(
     if not can_transition(current, target):
         raise conflict(current.value, target.value)
     now = utcnow()
+    extra = values or {}
     await session.execute(
-        update(orders_t)
-        .where(orders_t.c.id == order_id)
-        .values(status=target.value, updated_at=now, **(values or {}))
+        _set_status(tuple(sorted(extra))),
+        {
+            "p_order_id": order_id,
+            "p_status": target.value,
+            "p_updated_at": now,
+            **{f"p_{column}": value for column, value in extra.items()},
+        },
     )
     await record_history(
         session,
@@ -99,9 +131,7 @@ async def record_event(
         raise OrderNotFound()
     if order["status"] != expected.value:
         raise conflict(order["status"], event.value)
-    await session.execute(
-        update(orders_t).where(orders_t.c.id == order_id).values(updated_at=utcnow())
-    )
+    await session.execute(_TOUCH_ORDER, {"p_order_id": order_id, "p_updated_at": utcnow()})
     await record_history(
         session,
         order_id,
@@ -125,16 +155,17 @@ async def record_history(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     await session.execute(
-        insert(history_t).values(
-            id=uuid.uuid4(),
-            order_id=order_id,
-            previous_status=previous,
-            new_status=new,
-            actor=actor,
-            reason=reason,
-            metadata=metadata,
-            created_at=_history_time(),
-        )
+        _INSERT_HISTORY,
+        {
+            "id": uuid.uuid4(),
+            "order_id": order_id,
+            "previous_status": previous,
+            "new_status": new,
+            "actor": actor,
+            "reason": reason,
+            "metadata": metadata,
+            "created_at": _history_time(),
+        },
     )
 
 

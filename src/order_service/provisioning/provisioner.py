@@ -300,7 +300,6 @@ class Provisioner:
             tags = ["order-service", order_tag(work.order_id), cohort_tag(now)]
             await self._store.start_create(work.id, now)
             work.create_intent_at = now
-            work.requested_at = work.requested_at or now
             try:
                 created = await self._client.create_droplet(
                     name=droplet_name(work.order_id),

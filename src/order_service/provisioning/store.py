@@ -100,12 +100,12 @@ class TaskStore:
 
         After a crash, a set intent without a droplet id means a droplet may
         exist: the next worker looks it up by tag instead of creating blindly.
-        The deadline counts from the first request of this run.
+        The deadline does not start here but when DO has accepted the droplet:
+        a storm's wait for the rate budget must not eat into it.
         """
         values = {
             "status": TaskStatus.IN_PROGRESS.value,
             "create_intent_at": now,
-            "requested_at": func.coalesce(tasks_t.c.requested_at, now),
             "started_at": func.coalesce(tasks_t.c.started_at, now),
             "updated_at": now,
         }
