@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from order_service.config import ConfigError, DatabaseSettings, load_settings
+from order_service.errors import DATABASE_DOWN
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,6 +22,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One clear line naming the variable; never a stack trace.
         print(f"order-service: configuration error: {exc}", file=sys.stderr)
         return 2
+    except DATABASE_DOWN as exc:
+        first_line = next(iter(str(exc).splitlines()), type(exc).__name__)
+        print(
+            f"order-service: cannot reach the database (DATABASE_URL): {first_line}",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

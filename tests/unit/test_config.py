@@ -344,3 +344,14 @@ def test_empty_do_token_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
         internal_api_key="k", jwt_algorithm="HS256", jwt_secret="s", _env_file=None
     )
     assert settings.digitalocean_api_token is None
+
+
+def test_migrate_against_an_unreachable_database_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Port 1 of loopback refuses connections.
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "cannot reach the database (DATABASE_URL)" in err
