@@ -1,0 +1,167 @@
+"""Starting the pieces: catalog mock, fake DigitalOcean, the service, the ceiling app."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import jwt
+
+from bench.infra import (
+    DO_TOKEN,
+    INTERNAL_API_KEY,
+    JWT_SECRET,
+    REPO,
+    VENV_BIN,
+    Proc,
+    clean_env,
+    db_url,
+    free_port,
+    log,
+    start,
+)
+
+# uvicorn options the service's `serve` uses (src/order_service/cli.py), for the ceiling.
+UVICORN_FAST = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+
+
+def token(sub: str, ttl: int = 6 * 3600) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": sub, "iat": now, "exp": now + ttl}, JWT_SECRET, algorithm="HS256")
+
+
+def start_catalog(workdir: Path) -> Proc:
+    port = free_port()
+    return start(
+        "catalog-mock",
+        [sys.executable, "-m", "mocks.catalog_service", "--port", str(port)],
+        env=clean_env({"PYTHONPATH": str(REPO)}),
+        port=port,
+        ready_path="/health",
+        workdir=workdir,
+    )
+
+
+def start_fake_do(
+    workdir: Path, *, boot_seconds: float = 2.0, per_minute: int = 250, name: str = "fake-do"
+) -> Proc:
+    port = free_port()
+    return start(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "mocks.digitalocean",
+            "--port",
+            str(port),
+            "--boot-seconds",
+            str(boot_seconds),
+            "--per-minute",
+            str(per_minute),
+            "--per-hour",
+            str(max(5000, per_minute * 10)),
+            "--token",
+            DO_TOKEN,
+        ],
+        env=clean_env({"PYTHONPATH": str(REPO)}),
+        port=port,
+        ready_path="/health",
+        workdir=workdir,
+    )
+
+
+def service_env(
+    catalog: Proc, fake_do: Proc | None, *, log_level: str = "WARNING", **extra: str
+) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": db_url(),
+        "HOST": "127.0.0.1",
+        "JWT_ALGORITHM": "HS256",
+        "JWT_SECRET": JWT_SECRET,
+        "INTERNAL_API_KEY": INTERNAL_API_KEY,
+        "CATALOG_SERVICE_URL": catalog.url,
+        "DIGITALOCEAN_API_URL": fake_do.url if fake_do else "http://127.0.0.1:9",
+        "DIGITALOCEAN_API_TOKEN": DO_TOKEN,
+        "PROVISIONING_POLL_INTERVAL_MS": "1000",
+        "LOG_LEVEL": log_level,
+    }
+    env.update({k.upper(): v for k, v in extra.items()})
+    return env
+
+
+def start_service(
+    workdir: Path,
+    env: dict[str, str],
+    *,
+    workers: int = 1,
+    src: str | None = None,
+    name: str = "service",
+) -> Proc:
+    """`order-service serve` as users run it (from `src` instead of the repo's when given)."""
+    port = free_port()
+    extra = {**env, "PORT": str(port)}
+    if src is not None:
+        extra["PYTHONPATH"] = src
+    proc = start(
+        name,
+        [str(VENV_BIN / "order-service"), "serve", "--workers", str(workers)],
+        env=clean_env(extra),
+        port=port,
+        ready_path="/api/v1/health/ready",
+        workdir=workdir,
+    )
+    if workers > 1:
+        _wait_workers(proc, workers)
+    log(f"{name} up on {proc.url} (pid {proc.pid}, {workers} worker(s))")
+    return proc
+
+
+def start_ceiling(workdir: Path, catalog: Proc, *, workers: int = 1) -> Proc:
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.ceiling:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *UVICORN_FAST,
+    ]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    proc = start(
+        f"ceiling-{workers}w",
+        argv,
+        env=clean_env(
+            {
+                "PYTHONPATH": str(REPO),
+                "CEILING_DATABASE_URL": db_url("postgresql"),
+                "CEILING_CATALOG_URL": catalog.url,
+                "CEILING_JWT_SECRET": JWT_SECRET,
+                "CEILING_API_KEY": INTERNAL_API_KEY,
+            }
+        ),
+        port=port,
+        ready_path="/api/v1/health/ready",
+        workdir=workdir,
+    )
+    if workers > 1:
+        _wait_workers(proc, workers)
+    log(f"ceiling up on {proc.url} (pid {proc.pid}, {workers} worker(s))")
+    return proc
+
+
+def _wait_workers(proc: Proc, workers: int, within: float = 30) -> None:
+    """With --workers, the first ready answer may come before every worker serves."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        # Supervisor + N workers (+ multiprocessing's resource tracker, if any).
+        if len(proc.pids()) >= workers + 1:
+            time.sleep(1.5)
+            return
+        time.sleep(0.2)
