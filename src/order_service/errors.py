@@ -187,6 +187,34 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 )
 
 
+# Connection-level failures that SQLAlchemy wraps in a plain DBAPIError (e.g.
+# PostgreSQL refusing a new connection: "too many clients already").
+_CONNECTION_CAUSES: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, _CONNECTION_CAUSES):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def _dbapi_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, sqlalchemy.exc.DBAPIError)
+    if exc.connection_invalidated or _is_connection_failure(exc):
+        return await _database_down_handler(request, exc)
+    # Anything else from the database is a bug of ours: the generic 500 path.
+    logger.error("database error", exc_info=exc)
+    return error_response(500, "INTERNAL_ERROR", "Internal server error")
+
+
 async def _database_down_handler(_request: Request, exc: Exception) -> Response:
     # A client can retry this; 500 would say the request itself is at fault.
     first_line = next(iter(str(exc).splitlines()), "")
@@ -201,5 +229,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     for error_type in DATABASE_DOWN:
         app.add_exception_handler(error_type, _database_down_handler)
+    # More specific classes above win; this catches the remaining wrapped errors.
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _dbapi_error_handler)
     # Unexpected exceptions are turned into the 500 envelope by the request
     # middleware (order_service.middleware), which also logs the traceback.
