@@ -97,6 +97,7 @@ class Setup:
         self.pay_ids_file.write_text("\n".join(self.seeded.payable_ids) + "\n")
         self.catalog: Proc = stack.start_catalog(self.dir)
         log(f"database ready in {self.seed_seconds}s; work dir {self.dir}")
+        seed.warn_about_connections(needed=90)
 
     def close(self) -> None:
         self.catalog.stop()

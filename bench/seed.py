@@ -321,3 +321,25 @@ def retire_unfinished_tasks() -> int:
         )
     )
     return len(rows)
+
+
+def warn_about_connections(needed: int) -> None:
+    """The API phase holds up to ~80 connections (pools of 20 per service process plus the
+    ceiling's): say so when the server has fewer free, since others may share it."""
+
+    async def run() -> tuple[int, int]:
+        conn = await asyncpg.connect(db_url("postgresql"))
+        try:
+            limit = int(await conn.fetchval("SHOW max_connections"))
+            used = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
+            return limit, used
+        finally:
+            await conn.close()
+
+    limit, used = asyncio.run(run())
+    if limit - used < needed:
+        log(
+            f"WARNING: PostgreSQL has {limit - used} free connections (max_connections={limit}); "
+            f"the benchmark may hold up to {needed}: other users of this server may get "
+            "'too many clients' meanwhile"
+        )
