@@ -175,25 +175,23 @@ async def _http_error_handler(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
-# What a lost or refused database connection surfaces as: SQLAlchemy's wrapped
-# DBAPI errors, its pool timeout, and the driver's own errors while connecting.
-DATABASE_DOWN: tuple[type[Exception], ...] = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    ConnectionError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.CannotConnectNowError,
-)
-
-
-# Connection-level failures that SQLAlchemy wraps in a plain DBAPIError (e.g.
-# PostgreSQL refusing a new connection: "too many clients already").
-_CONNECTION_CAUSES: tuple[type[BaseException], ...] = (
+# Connection-level failures, raised by the driver while connecting or found in
+# the cause chain of a plain DBAPIError (e.g. PostgreSQL refusing a new
+# connection: "too many clients already").
+_CONNECTION_CAUSES: tuple[type[Exception], ...] = (
     ConnectionError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
+)
+
+# What a lost or refused database connection surfaces as: SQLAlchemy's wrapped
+# DBAPI errors, its pool timeout, and the driver's own connection errors.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    *_CONNECTION_CAUSES,
 )
 
 

@@ -24,7 +24,6 @@ from order_service.catalog.schemas import Image, Plan
 from order_service.db import on_commit, on_rollback, utcnow
 from order_service.errors import (
     AppError,
-    CatalogUnavailable,
     InvalidCoupon,
     InvalidDuration,
     InvalidImage,
@@ -162,9 +161,7 @@ async def _fetch_plan_and_image(
         catalog.get_plan(plan_id), catalog.get_image(image_id), return_exceptions=True
     )
     for result in (plan_result, image_result):
-        if isinstance(result, CatalogUnavailable):
-            raise result
-        if isinstance(result, BaseException):
+        if isinstance(result, BaseException):  # CatalogUnavailable, or a bug
             raise result
     assert not isinstance(plan_result, BaseException)
     assert not isinstance(image_result, BaseException)

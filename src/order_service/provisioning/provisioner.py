@@ -186,10 +186,6 @@ class Provisioner:
         released = await self._store.release_all()
         logger.info("provisioner stopped; released %d lease(s)", released)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._workers)
-
     # ------------------------------------------------------------ scanning
 
     async def _scan_loop(self) -> None:
