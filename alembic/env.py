@@ -13,8 +13,7 @@ from sqlalchemy.engine import Connection
 from alembic import context
 from order_service.config import DatabaseSettings
 from order_service.db import Base, create_engine
-from order_service.orders import models as _order_models  # noqa: F401  (registers tables)
-from order_service.provisioning import models as _task_models  # noqa: F401
+from order_service import models as _models  # noqa: F401  (registers every table)
 
 config = context.config
 target_metadata = Base.metadata

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import order_service.models  # noqa: F401  (every table, for clean_db)
 from order_service.config import Settings, load_settings
 from order_service.db import Base, create_engine
 from tests.database import TestDatabase, choose_database

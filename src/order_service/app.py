@@ -10,12 +10,15 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from order_service import health, housekeeping
 from order_service.auth import JWTVerifier
+from order_service.background import Background, Transports, start_background
 from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
 from order_service.db import create_engine, create_sessionmaker
+from order_service.docs import install_docs
 from order_service.errors import install_error_handlers
 from order_service.middleware import RequestContextMiddleware
 from order_service.orders import internal_router, router
@@ -23,6 +26,7 @@ from order_service.orders.idempotency import IdempotencyStore
 
 logger = logging.getLogger("order_service")
 
+TITLE = "Order & Provisioning Service"
 API_DESCRIPTION = """
 Orders VPS plans for users (bearer JWT) and lets operators (X-API-Key) mark
 payments, cancel and retry. Paid orders are provisioned as DigitalOcean
@@ -35,9 +39,14 @@ def create_app(
     *,
     catalog_transport: httpx.AsyncBaseTransport | None = None,
     digitalocean_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
     start_provisioner: bool | None = None,
 ) -> FastAPI:
-    """Build the app. Transports let tests route outside HTTP to in-process fakes."""
+    """Build the app. Transports let tests route outside HTTP to in-process fakes.
+
+    `start_provisioner=False` runs the API alone (no background duty at all);
+    otherwise each duty runs as its setting says (background.py).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,27 +62,31 @@ def create_app(
         app.state.catalog = catalog
         app.state.idempotency = IdempotencyStore(sessionmaker)
         app.state.provisioner = None
-        run_provisioner = (
-            settings.provisioning_enabled if start_provisioner is None else start_provisioner
-        )
-        if run_provisioner:
-            from order_service.provisioning.runtime import start_provisioner as start
-
-            app.state.provisioner = await start(settings, sessionmaker, digitalocean_transport)
+        background = Background()
+        if start_provisioner is not False:
+            background = await start_background(
+                settings,
+                sessionmaker,
+                Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport),
+            )
+        app.state.background = background
+        app.state.provisioner = background.provisioner
         try:
             async with housekeeping.running(app.state.idempotency):
                 yield
         finally:
-            if app.state.provisioner is not None:
-                await app.state.provisioner.stop()
+            await background.stop()
             await catalog.aclose()
             await engine.dispose()
 
     app = FastAPI(
-        title="Order & Provisioning Service",
+        title=TITLE,
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        # Served by install_docs from the package, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "orders", "description": "A user's own orders (bearer JWT)"},
             {"name": "internal", "description": "Operators and the ops bot (X-API-Key)"},
@@ -87,8 +100,32 @@ def create_app(
     app.include_router(router.router)
     app.include_router(internal_router.router)
     app.include_router(health.router)
+    install_docs(app, title=TITLE)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    add_cors(app, settings.cors_origin_list)
     return app
+
+
+def add_cors(app: FastAPI, origins: tuple[str, ...]) -> None:
+    """CORS_ORIGINS (SPEC section 2); no origins: no middleware, no cross-origin access.
+
+    Added last, so it is the outermost of our middleware: a preflight is
+    answered before authentication, and every response the layers inside
+    produce carries the CORS headers, the request middleware's 413 and 500
+    envelopes included (a browser hides a response without them).
+    X-API-Key is deliberately not an allowed header: the ops API is not for browsers.
+    """
+    if not origins:
+        return
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+        allow_credentials=False,  # bearer tokens, no cookies
+        max_age=600,
+    )
 
 
 def app_factory() -> Any:

@@ -6,15 +6,22 @@ receives one validated `Settings` object and never reads `os.environ`.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./order-service.db"
+
+
+# Comma-separated lists of durations (EXPIRY_REMINDERS, WEBHOOK_RETRY_SCHEDULE):
+# NoDecode keeps pydantic-settings from reading them as JSON.
+DurationList = Annotated[tuple[timedelta, ...], NoDecode]
 
 
 class ConfigError(Exception):
@@ -64,6 +71,13 @@ class Settings(DatabaseSettings):
     jwt_audience: str | None = None
 
     internal_api_key: SecretStr | None = None
+    # --- operator keys, browser origins, abuse limit (SPEC section 2) ---
+    # `name=key,name=key`: more X-API-Keys, each with a name (actor `admin:<name>`).
+    internal_api_keys: SecretStr | None = None
+    # Comma-separated browser origins; unset or empty: no CORS middleware at all.
+    cors_origins: str | None = None
+    # One more PENDING_PAYMENT order than this is 429; 0: no limit.
+    max_unpaid_orders_per_user: int = Field(default=10, ge=0)
 
     digitalocean_api_url: str = "https://api.digitalocean.com"
     digitalocean_api_token: SecretStr | None = None
@@ -80,6 +94,29 @@ class Settings(DatabaseSettings):
     # How long a replica's claim on a task lasts without renewal: after a crash,
     # another replica (or the restarted process) takes the task over this late.
     provisioning_lease_seconds: float = Field(default=30.0, gt=0)
+
+    # --- v1.1: durations are ISO 8601 (P7D, PT90S, PT0.5S) or plain seconds ---
+    action_timeout: timedelta = timedelta(minutes=10)
+    lifecycle_scan_interval: timedelta = timedelta(seconds=30)
+    # Turn the lifecycle scanner off (e.g. an API-only replica). On by default.
+    lifecycle_enabled: bool = True
+    unpaid_order_ttl: timedelta = timedelta(days=7)  # 0: never
+    expiry_reminders: DurationList = (timedelta(days=7), timedelta(days=3), timedelta(days=1))
+    suspend_grace: timedelta = timedelta(days=1)
+    terminate_after: timedelta = timedelta(days=7)
+    # A suspension's graceful SHUTDOWN gets this long before a hard POWER_OFF (SPEC §9).
+    shutdown_grace: timedelta = timedelta(minutes=2)
+    webhook_retry_schedule: DurationList = (
+        timedelta(seconds=5),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=5),
+        timedelta(hours=10),
+        timedelta(hours=10),
+    )
+    webhook_timeout: timedelta = timedelta(seconds=10)
+    event_retention: timedelta = timedelta(days=30)
 
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
@@ -105,6 +142,45 @@ class Settings(DatabaseSettings):
             return None
         return value
 
+    @field_validator("expiry_reminders", "webhook_retry_schedule", mode="before")
+    @classmethod
+    def _split_durations(cls, value: object) -> object:
+        # "P7D,P3D,P1D" from the environment; empty means none.
+        if isinstance(value, str):
+            return tuple(_seconds_or_iso(p.strip()) for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator(
+        "action_timeout",
+        "lifecycle_scan_interval",
+        "unpaid_order_ttl",
+        "suspend_grace",
+        "terminate_after",
+        "shutdown_grace",
+        "webhook_timeout",
+        "event_retention",
+        mode="before",
+    )
+    @classmethod
+    def _plain_seconds(cls, value: object) -> object:
+        return _seconds_or_iso(value.strip()) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_durations(self) -> Settings:
+        for name in _DURATION_SETTINGS:
+            values = getattr(self, name)
+            for value in values if isinstance(values, tuple) else (values,):
+                if value < timedelta(0):
+                    raise ConfigError(f"{name.upper()} must not be negative")
+        for name in ("action_timeout", "lifecycle_scan_interval", "webhook_timeout"):
+            if getattr(self, name) <= timedelta(0):
+                raise ConfigError(f"{name.upper()} must be greater than zero")
+        if not self.webhook_retry_schedule:
+            raise ConfigError("WEBHOOK_RETRY_SCHEDULE needs at least one wait")
+        # Reminders are sent largest threshold first.
+        self.expiry_reminders = tuple(sorted(set(self.expiry_reminders), reverse=True))
+        return self
+
     @field_validator("jwt_algorithm", mode="before")
     @classmethod
     def _normalise_algorithm(cls, value: object) -> object:
@@ -112,8 +188,12 @@ class Settings(DatabaseSettings):
 
     @model_validator(mode="after")
     def _check_required(self) -> Settings:
-        if self.internal_api_key is None or not self.internal_api_key.get_secret_value():
-            raise ConfigError("INTERNAL_API_KEY is required (the X-API-Key of /api/v1/internal/*)")
+        if not self.operator_keys:  # also checks INTERNAL_API_KEYS
+            raise ConfigError(
+                "INTERNAL_API_KEY (or INTERNAL_API_KEYS) is required "
+                "(the X-API-Key of /api/v1/internal/*)"
+            )
+        _ = self.cors_origin_list  # checks CORS_ORIGINS
         if self.jwt_algorithm == "RS256":
             if not self.jwt_public_key:
                 raise ConfigError("JWT_PUBLIC_KEY is required when JWT_ALGORITHM=RS256")
@@ -139,6 +219,53 @@ class Settings(DatabaseSettings):
         assert self.jwt_secret is not None
         return self.jwt_secret.get_secret_value()
 
+    @cached_property
+    def operator_keys(self) -> tuple[OperatorKey, ...]:
+        """INTERNAL_API_KEY (no name) and each INTERNAL_API_KEYS entry; ConfigError if malformed."""
+        keys = []
+        if self.internal_api_key is not None and self.internal_api_key.get_secret_value():
+            keys.append(OperatorKey(None, self.internal_api_key.get_secret_value().encode()))
+        raw = self.internal_api_keys.get_secret_value() if self.internal_api_keys else ""
+        names: set[str] = set()
+        # Messages name the entry by position, never by content: it may be a key.
+        for position, entry in enumerate(raw.split(","), start=1):
+            entry = entry.strip()
+            if not entry and not raw.strip():
+                break  # set but empty: no named keys
+            name, sep, key = entry.partition("=")  # a key may contain "=" (base64)
+            name, key = name.strip(), key.strip()
+            if not sep or not name or not key:
+                raise ConfigError(f"INTERNAL_API_KEYS: entry {position} is not name=key")
+            if not _KEY_NAME.fullmatch(name):
+                raise ConfigError(
+                    f"INTERNAL_API_KEYS: entry {position}: a name is 1-64 of A-Z a-z 0-9 . _ -"
+                )
+            if name in names:
+                raise ConfigError(f"INTERNAL_API_KEYS: the name {name!r} is used twice")
+            names.add(name)
+            keys.append(OperatorKey(name, key.encode()))
+        if len({k.key for k in keys}) != len(keys):
+            raise ConfigError(
+                "INTERNAL_API_KEYS: two keys are the same (with each other or INTERNAL_API_KEY)"
+            )
+        return tuple(keys)
+
+    @cached_property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """CORS_ORIGINS as a tuple (empty: no cross-origin access); ConfigError if malformed."""
+        origins = []
+        for origin in (self.cors_origins or "").split(","):
+            # A browser's Origin has no path and no trailing slash: accept the slash.
+            origin = origin.strip().rstrip("/")
+            if not origin:
+                continue
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ConfigError(
+                    f"CORS_ORIGINS: {origin!r} is not an origin like http://localhost:4200"
+                )
+            origins.append(origin)
+        return tuple(origins)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -150,6 +277,39 @@ class Settings(DatabaseSettings):
     @cached_property
     def provisioning_deadline_s(self) -> float:
         return self.provisioning_poll_interval_ms * self.provisioning_max_attempts / 1000
+
+
+def _seconds_or_iso(value: str) -> str | float:
+    """"90" and "0.5" are seconds (pydantic reads only ISO 8601 from a string)."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+_DURATION_SETTINGS = (
+    "action_timeout",
+    "lifecycle_scan_interval",
+    "unpaid_order_ttl",
+    "expiry_reminders",
+    "suspend_grace",
+    "terminate_after",
+    "shutdown_grace",
+    "webhook_retry_schedule",
+    "webhook_timeout",
+    "event_retention",
+)
+
+
+class OperatorKey(NamedTuple):
+    """One accepted X-API-Key: `name` is None for INTERNAL_API_KEY."""
+
+    name: str | None
+    key: bytes
+
+
+_KEY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ORIGIN = re.compile(r"https?://[^/\s,]+")
 
 
 def load_settings(**overrides: object) -> Settings:

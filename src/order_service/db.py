@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
+
+from order_service import clock
 
 # Named constraints keep Alembic migrations readable and let SQLite's batch
 # mode find constraints again.
@@ -40,7 +42,8 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, from the service's one clock (`order_service.clock`)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -115,6 +118,23 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def advisory_xact_lock(session: AsyncSession, namespace: int, key: str) -> None:
+    """Serialize transactions about one `key` (e.g. a user id) until this one ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on (namespace, hashtext(key)).
+    The two-int form keeps each `namespace` (pick a distinct constant per use)
+    apart from every other advisory lock; a hash collision between two keys
+    only makes them wait for each other. SQLite: nothing to do, every write
+    transaction already holds the database's write lock (BEGIN IMMEDIATE in
+    `_sqlite_on_begin`), taken by this session's first statement.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
+            {"namespace": namespace, "key": key},
+        )
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -116,8 +116,59 @@ class DatabaseUnavailable(AppError):
     )
 
 
+class TooManyUnpaidOrders(AppError):
+    code, status_code, message = (
+        "TOO_MANY_UNPAID_ORDERS",
+        429,
+        "Too many unpaid orders: pay or cancel one first",
+    )
+
+
 class PayloadTooLarge(AppError):
     code, status_code, message = "PAYLOAD_TOO_LARGE", 413, "Request body is too large"
+
+
+# --- v1.1 (SPEC section 5) ---
+
+
+class RenewalPending(AppError):
+    code, status_code, message = (
+        "RENEWAL_PENDING",
+        409,
+        "The order already has an unpaid renewal",
+    )
+
+
+class ActionInProgress(AppError):
+    code, status_code, message = (
+        "ACTION_IN_PROGRESS",
+        409,
+        "The server already has an action pending or running",
+    )
+
+
+class ServiceSuspended(AppError):
+    code, status_code, message = (
+        "SERVICE_SUSPENDED",
+        409,
+        "The service is suspended",
+    )
+
+
+class RenewalNotFound(AppError):
+    code, status_code, message = "RENEWAL_NOT_FOUND", 404, "Renewal not found"
+
+
+class ActionNotFound(AppError):
+    code, status_code, message = "ACTION_NOT_FOUND", 404, "Action not found"
+
+
+class WebhookNotFound(AppError):
+    code, status_code, message = "WEBHOOK_NOT_FOUND", 404, "Webhook endpoint not found"
+
+
+class DeliveryNotFound(AppError):
+    code, status_code, message = "DELIVERY_NOT_FOUND", 404, "Delivery not found"
 
 
 # Status codes Starlette raises by itself (unknown route, wrong method, ...)

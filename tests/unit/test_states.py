@@ -24,12 +24,17 @@ ALLOWED = {
     (S.PROVISIONING, S.ACTIVE),
     (S.PROVISIONING, S.FAILED),
     (S.FAILED, S.PROVISIONING),
+    (S.FAILED, S.TERMINATED),
+    (S.ACTIVE, S.SUSPENDED),
+    (S.ACTIVE, S.TERMINATED),
+    (S.SUSPENDED, S.ACTIVE),
+    (S.SUSPENDED, S.TERMINATED),
 }
 
 ALL_PAIRS = list(itertools.product(OrderStatus, repeat=2))
 
 
-def test_the_six_statuses_of_the_spec() -> None:
+def test_the_eight_statuses_of_the_spec() -> None:
     assert {s.value for s in OrderStatus} == {
         "PENDING_PAYMENT",
         "PAID",
@@ -37,6 +42,8 @@ def test_the_six_statuses_of_the_spec() -> None:
         "ACTIVE",
         "FAILED",
         "CANCELED",
+        "SUSPENDED",
+        "TERMINATED",
     }
 
 
@@ -67,7 +74,7 @@ def test_sources_of_examples() -> None:
 
 
 def test_terminal_statuses() -> None:
-    assert set(TERMINAL_STATUSES) == {S.ACTIVE, S.CANCELED}
+    assert set(TERMINAL_STATUSES) == {S.CANCELED, S.TERMINATED}
     for status in TERMINAL_STATUSES:
         assert not any(can_transition(status, target) for target in OrderStatus)
     # FAILED is not terminal: an operator may retry it.

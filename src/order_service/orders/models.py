@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from order_service.db import Base, PortableJSON, UTCDateTime, utcnow
@@ -37,6 +48,19 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # --- v1.1: the billing period and the lifecycle (SPEC section 9) ---
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspension_reason: Mapped[str | None] = mapped_column(String(16))
+    terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    termination_reason: Mapped[str | None] = mapped_column(String(32))
+    cancel_at_period_end: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    # When the next EXPIRING reminder of this period is due (null: none left);
+    # expires_at - next_reminder_at is its threshold. Set with the period.
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # A user's orders newest first, optionally by status.
@@ -45,6 +69,11 @@ class Order(Base):
         # Ops' list: all orders newest first, optionally by status.
         Index("ix_orders_created", "created_at"),
         Index("ix_orders_status_created", "status", "created_at"),
+        # The lifecycle scan touches only the rows that are due: each rule of
+        # SPEC section 9 reads one of these by status and the time it waits on.
+        Index("ix_orders_status_expires", "status", "expires_at"),
+        Index("ix_orders_status_next_reminder", "status", "next_reminder_at"),
+        Index("ix_orders_status_suspended", "status", "suspended_at"),
     )
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from order_service.orders.states import Duration, OrderStatus, TaskStatus
@@ -19,6 +19,23 @@ T = TypeVar("T")
 
 # PostgreSQL text cannot hold NUL: refuse it as invalid input, not later as a 500.
 NO_NUL = r"^[^\x00]*$"
+
+
+def _canonical_uuid(value: str) -> str:
+    # Ids are UUIDs (SPEC section 5): anything else is refused here as a
+    # VALIDATION_ERROR naming the field, before catalog-service is asked.
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("must be a UUID") from None
+
+
+#: A catalog id in a request body: a UUID, passed on in its canonical lower-case form.
+UuidStr = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra={"format": "uuid"}),
+    AfterValidator(_canonical_uuid),
+]
 
 
 class CamelModel(BaseModel):
@@ -41,8 +58,8 @@ class CreateOrderRequest(CamelModel):
         },
     )
 
-    plan_id: str = Field(min_length=1, max_length=64)
-    image_id: str = Field(min_length=1, max_length=64)
+    plan_id: UuidStr
+    image_id: UuidStr
     duration: Duration
     coupon_code: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
 
@@ -146,6 +163,13 @@ class OrderOut(CamelModel):
     created_at: datetime
     updated_at: datetime
     paid_at: datetime | None
+    activated_at: datetime | None = Field(description="first time the order became ACTIVE")
+    expires_at: datetime | None = Field(description="end of the paid period")
+    suspended_at: datetime | None
+    suspension_reason: Literal["EXPIRED", "ADMIN"] | None
+    terminated_at: datetime | None
+    termination_reason: Literal["EXPIRED", "CANCELED_BY_USER", "ADMIN"] | None
+    cancel_at_period_end: bool = Field(description="the service ends at expiresAt")
 
 
 class PageMeta(BaseModel):

@@ -21,7 +21,7 @@ from order_service import metrics
 from order_service.auth import CurrentUser
 from order_service.catalog.client import CatalogClient
 from order_service.catalog.schemas import Image, Plan
-from order_service.db import on_commit, on_rollback, utcnow
+from order_service.db import advisory_xact_lock, on_commit, on_rollback, utcnow
 from order_service.errors import (
     AppError,
     InvalidCoupon,
@@ -31,6 +31,7 @@ from order_service.errors import (
     OrderAccessDenied,
     OrderNotFound,
     PaymentStatusConflict,
+    TooManyUnpaidOrders,
 )
 from order_service.jsonresponse import dumps
 from order_service.orders import repository as repo
@@ -59,24 +60,35 @@ async def create_order(
     user: CurrentUser,
     request: CreateOrderRequest,
     idempotency_key: str | None,
+    *,
+    max_unpaid: int = 0,
 ) -> StoredResponse:
-    """Create an order (201), or replay the first response for a reused key."""
+    """Create an order (201), or replay the first response for a reused key.
+
+    `max_unpaid` > 0: the user may hold at most that many PENDING_PAYMENT
+    orders (429 TOO_MANY_UNPAID_ORDERS). A replay is not a new order and is
+    never refused for it.
+    """
     if idempotency_key is None:
-        return await _create(session, catalog, user, request)
+        return await _create(session, catalog, user, request, max_unpaid)
     replay = await idempotency.claim(user.id, idempotency_key, fingerprint(request.fingerprint()))
     if replay is not None:
         return replay
     # If the order does not commit, for whatever reason (the commit itself
     # included), the claim is released and the client may retry with the key.
     on_rollback(session, functools.partial(idempotency.release, user.id, idempotency_key))
-    response = await _create(session, catalog, user, request)
+    response = await _create(session, catalog, user, request, max_unpaid)
     # The last statement of the transaction: the response commits with the order.
     await idempotency.complete(session, user.id, idempotency_key, response)
     return response
 
 
 async def _create(
-    session: AsyncSession, catalog: CatalogClient, user: CurrentUser, request: CreateOrderRequest
+    session: AsyncSession,
+    catalog: CatalogClient,
+    user: CurrentUser,
+    request: CreateOrderRequest,
+    max_unpaid: int,
 ) -> StoredResponse:
     # Everything from the catalog first: no database work (and no connection
     # held) until the order is known to be valid and priced.
@@ -91,6 +103,8 @@ async def _create(
     quote = Quote(base_price, best_promo_discount(plan, base_price, now))
     if request.coupon_code is not None:
         quote = await _apply_coupon(catalog, quote, plan, user, request.coupon_code)
+    if max_unpaid > 0:
+        await _check_unpaid_limit(session, user, max_unpaid)
 
     order_id = uuid.uuid4()
     order = {
@@ -113,6 +127,14 @@ async def _create(
         "created_at": now,
         "updated_at": now,
         "paid_at": None,
+        "activated_at": None,
+        "expires_at": None,
+        "suspended_at": None,
+        "suspension_reason": None,
+        "terminated_at": None,
+        "termination_reason": None,
+        "cancel_at_period_end": False,
+        "next_reminder_at": None,
     }
     items = [
         item_row(
@@ -134,6 +156,28 @@ async def _create(
     body = {"data": order_json(order, items, None)}
     # Stored for idempotent replay as plain JSON (UUIDs and times as strings).
     return StoredResponse(201, orjson.loads(dumps(body)))
+
+
+# Advisory-lock namespace of "a user's unpaid orders" (db.advisory_xact_lock).
+_UNPAID_LOCK_NAMESPACE = 0x0D12
+
+
+async def _check_unpaid_limit(session: AsyncSession, user: CurrentUser, limit: int) -> None:
+    """Refuse one more unpaid order past `limit`; holds the user's lock until commit.
+
+    Without the lock, concurrent creates would all count the same committed
+    rows and all pass. The lock is this transaction's first statement, taken
+    after the catalog calls, so no connection is held while catalog answers.
+    """
+    await advisory_xact_lock(session, _UNPAID_LOCK_NAMESPACE, user.id)
+    unpaid = await repo.count_user_orders_in_status(
+        session, user.id, OrderStatus.PENDING_PAYMENT.value
+    )
+    if unpaid >= limit:
+        raise TooManyUnpaidOrders(
+            f"You have {unpaid} unpaid orders (the limit is {limit}): pay or cancel one first",
+            details={"limit": limit},
+        )
 
 
 def item_row(
@@ -242,6 +286,7 @@ async def set_payment_status(
     *,
     region: str,
     wake_provisioner: Callable[[], None],
+    actor: str = ADMIN,
 ) -> dict[str, Any]:
     """PAID: PENDING_PAYMENT → PAID → PROVISIONING with the task, in one transaction.
 
@@ -260,7 +305,7 @@ async def set_payment_status(
             order_id,
             OrderEvent.PAYMENT_FAILED,
             expected=OrderStatus.PENDING_PAYMENT,
-            actor=ADMIN,
+            actor=actor,
             reason=notes or "Payment failed",
             conflict=conflict,
         )
@@ -270,7 +315,7 @@ async def set_payment_status(
             session,
             order_id,
             OrderStatus.PAID,
-            actor=ADMIN,
+            actor=actor,
             reason=notes or "Payment received",
             values={"paid_at": now},
             conflict=conflict,
@@ -281,14 +326,10 @@ async def set_payment_status(
 
 
 async def start_provisioning(session: AsyncSession, order: RowMapping, *, region: str) -> None:
-    """PAID → PROVISIONING and the task row: the durable hand-off to the provisioner."""
-    await transition(
-        session,
-        order["id"],
-        OrderStatus.PROVISIONING,
-        actor=SYSTEM,
-        reason="Provisioning queued",
-    )
+    """PAID → PROVISIONING and the task row: the durable hand-off to the provisioner.
+
+    The task is written first so the `order.provisioning` event shows it.
+    """
     now = utcnow()
     await session.execute(
         _INSERT_TASK,
@@ -305,6 +346,13 @@ async def start_provisioning(session: AsyncSession, order: RowMapping, *, region
             "updated_at": now,
             "next_check_at": now,
         },
+    )
+    await transition(
+        session,
+        order["id"],
+        OrderStatus.PROVISIONING,
+        actor=SYSTEM,
+        reason="Provisioning queued",
     )
 
 
@@ -337,13 +385,14 @@ async def retry_provisioning(
     *,
     reason: str | None,
     wake_provisioner: Callable[[], None],
+    actor: str = ADMIN,
 ) -> dict[str, Any]:
     """FAILED → PROVISIONING on the same task; the droplet is reused if it exists."""
     await transition(
         session,
         order_id,
         OrderStatus.PROVISIONING,
-        actor=ADMIN,
+        actor=actor,
         reason=reason or "Provisioning retried",
     )
     now = utcnow()

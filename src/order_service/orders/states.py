@@ -16,12 +16,61 @@ class OrderStatus(StrEnum):
     ACTIVE = "ACTIVE"
     FAILED = "FAILED"
     CANCELED = "CANCELED"
+    SUSPENDED = "SUSPENDED"
+    TERMINATED = "TERMINATED"
 
 
 class OrderEvent(StrEnum):
     """History entries that record something without changing the status."""
 
     PAYMENT_FAILED = "PAYMENT_FAILED"
+    EXPIRING = "EXPIRING"
+    RENEWED = "RENEWED"
+    EXPIRY_CHANGED = "EXPIRY_CHANGED"
+    CANCEL_SCHEDULED = "CANCEL_SCHEDULED"
+    CANCEL_UNSCHEDULED = "CANCEL_UNSCHEDULED"
+
+
+class SuspensionReason(StrEnum):
+    EXPIRED = "EXPIRED"
+    ADMIN = "ADMIN"
+
+
+class TerminationReason(StrEnum):
+    EXPIRED = "EXPIRED"
+    CANCELED_BY_USER = "CANCELED_BY_USER"
+    ADMIN = "ADMIN"
+
+
+class RenewalStatus(StrEnum):
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+    PAID = "PAID"
+    CANCELED = "CANCELED"
+
+
+class ActionType(StrEnum):
+    """Server actions of SPEC section 10; DESTROY is the system's only."""
+
+    REBOOT = "REBOOT"
+    SHUTDOWN = "SHUTDOWN"
+    POWER_OFF = "POWER_OFF"
+    POWER_ON = "POWER_ON"
+    REBUILD = "REBUILD"
+    DESTROY = "DESTROY"
+
+
+# What users and ops may ask for; DESTROY only comes from the service itself.
+REQUESTABLE_ACTIONS = frozenset(ActionType) - {ActionType.DESTROY}
+
+
+class ActionStatus(StrEnum):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+UNFINISHED_ACTIONS = frozenset({ActionStatus.PENDING, ActionStatus.IN_PROGRESS})
 
 
 class Duration(StrEnum):
@@ -44,9 +93,11 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELED}),
     S.PAID: frozenset({S.PROVISIONING}),
     S.PROVISIONING: frozenset({S.ACTIVE, S.FAILED}),
-    S.FAILED: frozenset({S.PROVISIONING}),
-    S.ACTIVE: frozenset(),
+    S.FAILED: frozenset({S.PROVISIONING, S.TERMINATED}),
+    S.ACTIVE: frozenset({S.SUSPENDED, S.TERMINATED}),
+    S.SUSPENDED: frozenset({S.ACTIVE, S.TERMINATED}),
     S.CANCELED: frozenset(),
+    S.TERMINATED: frozenset(),
 }
 
 TERMINAL_STATUSES = frozenset(s for s, targets in TRANSITIONS.items() if not targets)

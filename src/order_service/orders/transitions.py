@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from order_service import metrics
 from order_service.db import utcnow
 from order_service.errors import AppError, OrderNotFound, OrderStatusConflict
+from order_service.events.outbox import history_event_type, write_event
 from order_service.orders.repository import history_t, lock_order, orders_t
 from order_service.orders.states import OrderEvent, OrderStatus, can_transition
 
@@ -69,14 +70,16 @@ async def transition(
     actor: str,
     reason: str | None = None,
     metadata: dict[str, Any] | None = None,
-    values: dict[str, Any] | None = None,
+    values: dict[str, Any] | Callable[[RowMapping], dict[str, Any]] | None = None,
     check: Callable[[RowMapping], None] | None = None,
     conflict: Callable[[str, str], AppError] = _default_conflict,
 ) -> RowMapping:
     """Move the order to `target` or raise; returns the row as it was before.
 
     `check` runs on the locked row before the status test (e.g. ownership),
-    `values` are extra columns set with the status (e.g. paid_at).
+    `values` are extra columns set with the status (e.g. paid_at), or a
+    function of the locked row that returns them (e.g. the period set on
+    the first ACTIVE, computed from the order's duration).
     """
     order = await lock_order(session, order_id)
     if order is None:
@@ -87,7 +90,7 @@ async def transition(
     if not can_transition(current, target):
         raise conflict(current.value, target.value)
     now = utcnow()
-    extra = values or {}
+    extra = (values(order) if callable(values) else values) or {}
     await session.execute(
         _set_status(tuple(sorted(extra))),
         {
@@ -154,6 +157,7 @@ async def record_history(
     reason: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> None:
+    """Append a history row and its event: every order change ends here."""
     await session.execute(
         _INSERT_HISTORY,
         {
@@ -165,6 +169,18 @@ async def record_history(
             "reason": reason,
             "metadata": metadata,
             "created_at": _history_time(),
+        },
+    )
+    await write_event(
+        session,
+        history_event_type(previous, new),
+        order_id,
+        history={
+            "previousStatus": previous or "",
+            "newStatus": new,
+            "actor": actor,
+            "reason": reason,
+            "metadata": metadata,
         },
     )
 

@@ -40,6 +40,14 @@ def order_json(
         "createdAt": order["created_at"],
         "updatedAt": order["updated_at"],
         "paidAt": order["paid_at"],
+        # v1.1: the billing period and lifecycle (null or false until they apply)
+        "activatedAt": order["activated_at"],
+        "expiresAt": order["expires_at"],
+        "suspendedAt": order["suspended_at"],
+        "suspensionReason": order["suspension_reason"],
+        "terminatedAt": order["terminated_at"],
+        "terminationReason": order["termination_reason"],
+        "cancelAtPeriodEnd": bool(order["cancel_at_period_end"]),
     }
     if history is not None:
         body["statusHistory"] = [history_json(entry) for entry in history]

@@ -20,9 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from sqlalchemy import RowMapping
 
 from order_service import metrics
 from order_service.db import utcnow
+from order_service.engine import WorkRunner
 from order_service.provisioning.digitalocean import (
     DigitalOceanClient,
     DigitalOceanError,
@@ -40,7 +39,7 @@ from order_service.provisioning.digitalocean import (
     DigitalOceanUnavailableError,
     Droplet,
 )
-from order_service.provisioning.store import LeaseLost, TaskStore
+from order_service.provisioning.store import TaskStore
 from order_service.provisioning.watcher import DropletWatcher
 
 logger = logging.getLogger("order_service.provisioning")
@@ -158,86 +157,43 @@ class Provisioner:
         self._config = config
         self._sleep = sleep
         self._watcher = DropletWatcher(client, config.poll_interval_s)
-        self._wake = asyncio.Event()
-        self._workers: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._background: list[asyncio.Task[None]] = []
-        self._stopping = False
+        self._runner = WorkRunner(
+            "provisioning",
+            store,
+            self._run_worker,
+            interval_s=config.poll_interval_s,
+            lease_s=config.lease_s,
+            batch=CLAIM_BATCH,
+            on_count=metrics.TASKS_IN_FLIGHT.set,
+        )
+        self._watch_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self._background = [
-            asyncio.create_task(self._scan_loop(), name="provisioner-scan"),
-            asyncio.create_task(self._renew_loop(), name="provisioner-renew"),
-            asyncio.create_task(self._watcher.run(), name="provisioner-watch"),
-        ]
+        self._runner.start()
+        self._watch_task = asyncio.create_task(self._watcher.run(), name="provisioner-watch")
 
     def wake(self) -> None:
         """Look for new work now (called after a payment commits in this process)."""
-        self._wake.set()
+        self._runner.wake()
 
     async def stop(self) -> None:
         """Stop taking work, stop the workers, give the leases back."""
-        self._stopping = True
-        tasks = [*self._background, *self._workers.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        released = await self._store.release_all()
-        logger.info("provisioner stopped; released %d lease(s)", released)
-
-    # ------------------------------------------------------------ scanning
-
-    async def _scan_loop(self) -> None:
-        while not self._stopping:
-            try:
-                await self.scan()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("provisioner scan failed; trying again next interval")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._config.poll_interval_s)
-            self._wake.clear()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+        await self._runner.stop()
 
     async def scan(self) -> int:
         """Claim due tasks and start a worker for each; returns how many started."""
-        lease = timedelta(seconds=self._config.lease_s)
-        rows = await self._store.claim_due(lease, CLAIM_BATCH)
-        started = 0
-        for row in rows:
-            if row["id"] in self._workers:
-                continue
-            work = _Work.from_row(row)
-            self._workers[work.id] = asyncio.create_task(
-                self._run_worker(work), name=f"provision-{work.order_id}"
-            )
-            started += 1
-        metrics.TASKS_IN_FLIGHT.set(len(self._workers))
-        return started
-
-    async def _renew_loop(self) -> None:
-        lease = timedelta(seconds=self._config.lease_s)
-        while not self._stopping:
-            await asyncio.sleep(self._config.lease_s / 3)
-            if not self._workers:
-                continue
-            try:
-                held = await self._store.renew(lease, list(self._workers))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("lease renewal failed")
-                continue
-            for task_id, worker in list(self._workers.items()):
-                if task_id not in held and not worker.done():
-                    logger.warning("lease lost for task %s; stopping its worker", task_id)
-                    worker.cancel()
+        return await self._runner.scan()
 
     # ------------------------------------------------------------ a worker
 
-    async def _run_worker(self, work: _Work) -> None:
-        log = {"order_id": str(work.order_id), "task_id": str(work.id)}
+    async def _run_worker(self, row: RowMapping) -> None:
+        """Work one claimed task to its end (the runner handles leases and crashes)."""
+        work = _Work.from_row(row)
         try:
             if work.droplet_id is not None and work.requested_at is None:
                 await self._resume_retried(work)
@@ -247,18 +203,6 @@ class Provisioner:
                 await self._check(work)
         except _Finished:
             pass
-        except LeaseLost:
-            logger.warning("task taken over by another process", extra=log)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # An unexpected fault (e.g. the database went away): the lease
-            # expires and the task is picked up again; nothing is half-written
-            # because every write is its own transaction.
-            logger.exception("provisioning worker crashed; task will be retried", extra=log)
-        finally:
-            self._workers.pop(work.id, None)
-            metrics.TASKS_IN_FLIGHT.set(len(self._workers))
 
     async def _resume_retried(self, work: _Work) -> None:
         """An ops retry of a task that has a droplet: keep it if DO still has it."""
@@ -502,8 +446,3 @@ def _droplet_values(droplet: Droplet) -> dict[str, Any]:
         "droplet_tags": list(droplet.tags),
         "droplet_created_at": droplet.created_at,
     }
-
-
-def process_identity() -> str:
-    """Who holds a lease: host, pid and a random part (a restarted pid is someone new)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

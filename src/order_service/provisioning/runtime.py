@@ -7,11 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order_service import metrics
 from order_service.config import Settings
+from order_service.engine import process_identity
 from order_service.provisioning.digitalocean import DigitalOceanClient
 from order_service.provisioning.provisioner import (
     Provisioner,
     ProvisionerConfig,
-    process_identity,
 )
 from order_service.provisioning.rate_budget import RateBudget
 from order_service.provisioning.store import TaskStore

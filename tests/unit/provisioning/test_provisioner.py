@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from order_service.engine import process_identity
 from order_service.provisioning.provisioner import (
     COHORT_PREFIX,
     Provisioner,
@@ -16,7 +17,6 @@ from order_service.provisioning.provisioner import (
     cohort_tag,
     droplet_name,
     order_tag,
-    process_identity,
 )
 from tests.conftest import make_settings
 

@@ -1,0 +1,1 @@
+"""Server actions: reboot, power, rebuild and destroy a droplet (SPEC section 10)."""

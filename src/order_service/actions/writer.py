@@ -1,0 +1,134 @@
+"""Writes server-action rows and their events: the one way an action is created.
+
+Used by the actions API (users and ops), by the lifecycle (SHUTDOWN,
+POWER_OFF, POWER_ON, DESTROY in the same transaction as a status change)
+and by the engine when an action changes state. Every write here also
+writes its event through `events.outbox.write_event`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from order_service.actions.models import ServerAction
+from order_service.db import utcnow
+from order_service.engine import wakeup
+from order_service.events.outbox import write_event
+from order_service.orders.states import ActionStatus, ActionType
+
+actions_t = ServerAction.__table__
+SYSTEM = "system"
+SUPERSEDED = "SUPERSEDED"
+UNFINISHED = (ActionStatus.PENDING.value, ActionStatus.IN_PROGRESS.value)
+
+_INSERT_ACTION = insert(actions_t).returning(*actions_t.c)
+
+
+def action_json(row: RowMapping | dict[str, Any]) -> dict[str, Any]:
+    """The SPEC's action JSON (section 10)."""
+    return {
+        "id": row["id"],
+        "orderId": row["order_id"],
+        "type": row["type"],
+        "status": row["status"],
+        "requestedBy": row["requested_by"],
+        "reason": row["reason"],
+        "imageId": row["image_id"],
+        "errorCode": row["error_code"],
+        "errorMessage": row["error_message"],
+        "createdAt": row["created_at"],
+        "startedAt": row["started_at"],
+        "completedAt": row["completed_at"],
+    }
+
+
+async def unfinished_action(session: AsyncSession, order_id: uuid.UUID) -> RowMapping | None:
+    """The order's oldest PENDING or IN_PROGRESS action, if any."""
+    statement = (
+        select(actions_t)
+        .where(actions_t.c.order_id == order_id, actions_t.c.status.in_(UNFINISHED))
+        .order_by(actions_t.c.created_at)
+        .limit(1)
+    )
+    return (await session.execute(statement)).mappings().first()
+
+
+async def enqueue_action(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    action_type: ActionType,
+    *,
+    requested_by: str,
+    reason: str | None = None,
+    image: dict[str, str] | None = None,
+    not_before: Any = None,
+) -> RowMapping:
+    """Insert a PENDING action and its `action.requested` event, in the caller's transaction.
+
+    The caller holds the order's row lock (it went through `transition()` or
+    `lock_order`), so the checks of SPEC section 10 made before this call
+    still hold. A system action supersedes PENDING user actions (they end
+    FAILED, SUPERSEDED) and waits behind an IN_PROGRESS one: the engine
+    works one action per order at a time, oldest first. `image` is
+    {id, name, slug} for REBUILD; `not_before` delays the action (the
+    suspension's POWER_OFF after its grace).
+    """
+    now = utcnow()
+    if requested_by == SYSTEM:
+        await supersede_pending_user_actions(session, order_id)
+    row = (
+        (
+            await session.execute(
+                _INSERT_ACTION,
+                {
+                    "id": uuid.uuid4(),
+                    "order_id": order_id,
+                    "type": action_type.value,
+                    "status": ActionStatus.PENDING.value,
+                    "requested_by": requested_by,
+                    "reason": reason,
+                    "image_id": image["id"] if image else None,
+                    "image_name": image["name"] if image else None,
+                    "image_slug": image["slug"] if image else None,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "next_attempt_at": not_before or now,
+                },
+            )
+        )
+        .mappings()
+        .one()
+    )
+    await write_event(session, "action.requested", order_id, action=action_json(row))
+    wakeup.wake_after_commit(session, wakeup.ACTIONS)
+    return row
+
+
+async def supersede_pending_user_actions(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """End the order's PENDING user actions: the lifecycle comes first (SPEC section 10)."""
+    now = utcnow()
+    statement = (
+        update(actions_t)
+        .where(
+            actions_t.c.order_id == order_id,
+            actions_t.c.status == ActionStatus.PENDING.value,
+            actions_t.c.requested_by != SYSTEM,
+        )
+        .values(
+            status=ActionStatus.FAILED.value,
+            error_code=SUPERSEDED,
+            error_message="Superseded by a lifecycle action of the service",
+            completed_at=now,
+            updated_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(*actions_t.c)
+    )
+    for row in (await session.execute(statement)).mappings().all():
+        await write_event(session, "action.failed", order_id, action=action_json(row))

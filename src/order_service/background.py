@@ -1,0 +1,69 @@
+"""Every background duty of one process, started and stopped together.
+
+Each duty (provisioning, server actions, the lifecycle scan, the event
+relay, webhook deliveries) runs in every process and is split between
+processes through the database (SPEC section 12); stopping one gives its
+leases back. A duty is started here and nowhere else: `create_app`'s
+lifespan calls `start_background` and stops what it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from order_service.config import Settings
+
+logger = logging.getLogger("order_service")
+
+
+@dataclass(frozen=True)
+class Transports:
+    """httpx transports that route outside HTTP to in-process fakes (tests)."""
+
+    digitalocean: httpx.AsyncBaseTransport | None = None
+    webhooks: httpx.AsyncBaseTransport | None = None
+
+
+class Background:
+    """The running duties of this process."""
+
+    def __init__(self) -> None:
+        # Set when provisioning runs: the payment routes wake it after commit.
+        self.provisioner: Any = None
+        self.duties: dict[str, Any] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    def add(self, name: str, duty: Any) -> None:
+        """Keep `duty` (anything with `async stop()`); duties stop in reverse order."""
+        self.duties[name] = duty
+        self._stack.push_async_callback(duty.stop)
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+
+async def start_background(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    transports: Transports,
+) -> Background:
+    background = Background()
+    try:
+        if settings.provisioning_enabled:
+            from order_service.provisioning.runtime import start_provisioner
+
+            background.provisioner = await start_provisioner(
+                settings, sessionmaker, transports.digitalocean
+            )
+            background.add("provisioning", background.provisioner)
+        # v1.1 duties register here, each behind its own setting.
+    except BaseException:
+        await background.stop()
+        raise
+    return background
