@@ -17,7 +17,9 @@ from order_service.errors import Unauthorized
 # auto_error=False: we raise our own 401 in the SPEC envelope.
 bearer_scheme = HTTPBearer(auto_error=False, description="JWT issued by the platform's auth")
 api_key_scheme = APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="INTERNAL_API_KEY of the ops bot"
+    name="X-API-Key",
+    auto_error=False,
+    description="INTERNAL_API_KEY, or one of INTERNAL_API_KEYS, of the ops bot",
 )
 
 
@@ -111,17 +113,38 @@ async def current_user(
     return verifier.verify(credentials.credentials)
 
 
+@dataclass(frozen=True, slots=True)
+class InternalCaller:
+    """Who called an internal route: the key's name from INTERNAL_API_KEYS, or None
+    for INTERNAL_API_KEY. `actor` is what status history and events record."""
+
+    name: str | None
+
+    @property
+    def actor(self) -> str:
+        return "admin" if self.name is None else f"admin:{self.name}"
+
+
 async def internal_caller(
     api_key: Annotated[str | None, Security(api_key_scheme)],
     settings: Annotated[Settings, Depends(get_settings)],
-) -> None:
-    expected = settings.internal_api_key
-    assert expected is not None
-    # Constant-time comparison: the key must not leak through timing.
-    if api_key is None or not hmac.compare_digest(
-        api_key.encode(), expected.get_secret_value().encode()
-    ):
+) -> InternalCaller:
+    """The one dependency of every internal route: 401 unless X-API-Key is an operator key.
+
+    Use it as `caller: Internal` to get the `InternalCaller` (e.g. `caller.actor`);
+    a router-level `Depends(internal_caller)` guards routes that need no actor.
+    """
+    given = (api_key or "").encode()
+    matched: InternalCaller | None = None
+    # Constant-time, and every key is compared: neither the key nor which
+    # entry matched may leak through timing.
+    for operator_key in settings.operator_keys:
+        if hmac.compare_digest(given, operator_key.key) and matched is None:
+            matched = InternalCaller(operator_key.name)
+    if api_key is None or matched is None:
         raise Unauthorized("Missing or invalid X-API-Key")
+    return matched
 
 
 User = Annotated[CurrentUser, Depends(current_user)]
+Internal = Annotated[InternalCaller, Depends(internal_caller)]

@@ -23,6 +23,7 @@ from order_service.errors import (
     OrderNotFound,
     OrderStatusConflict,
     PaymentStatusConflict,
+    TooManyUnpaidOrders,
     Unauthorized,
     ValidationFailed,
 )
@@ -59,6 +60,10 @@ _ERRORS: dict[type[AppError], tuple[str, dict[str, Any]]] = {
     PaymentStatusConflict: ("the order no longer awaits payment", {}),
     IdempotencyKeyInUse: ("the first request with this key is still running; retry shortly", {}),
     IdempotencyKeyReused: ("this key was used with a different body", {}),
+    TooManyUnpaidOrders: (
+        "the user already has MAX_UNPAID_ORDERS_PER_USER unpaid orders; pay or cancel one",
+        {"limit": 10},
+    ),
     CatalogUnavailable: ("catalog-service failed; nothing was written, retry later", {}),
     DatabaseUnavailable: ("the database is unreachable; nothing was changed, retry later", {}),
 }

@@ -307,13 +307,15 @@ async def test_only_one_request_id_header(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("plan_id", ["x/", "0%2F", "../plans/x/", ".."])
-async def test_odd_plan_ids_are_invalid_plans_not_catalog_outages(
+async def test_odd_plan_ids_are_validation_errors_not_catalog_outages(
     client: httpx.AsyncClient, plan_id: str
 ) -> None:
     # Found by the fuzzer: "0/" reached the catalog as .../plans/0%2F, which it
-    # answered with a redirect, and the order failed as a 503.
+    # answered with a redirect, and the order failed as a 503. Ids are UUIDs
+    # now (SPEC section 5), so such ids never reach the catalog at all.
     response = await client.post(ORDERS, json=order_body(planId=plan_id), headers=auth("a"))
-    assert_error(response, 400, "INVALID_PLAN")
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert [f["field"] for f in error["details"]["fields"]] == ["planId"]
 
 
 async def test_nul_in_coupon_code_is_400(client: httpx.AsyncClient, engine: AsyncEngine) -> None:

@@ -356,11 +356,16 @@ async def test_no_secret_ever_reaches_a_log_line(
     good_jwt = make_token("secret-user")
     bad_jwt = make_token("secret-user", secret="a-different-secret-of-enough-length!")
     wrong_key = "wrong-internal-api-key-value"
+    named_keys = {"ops-bot": "named-operator-key-one", "billing": "named-operator-key=two="}
     user = {"Authorization": f"Bearer {good_jwt}"}
 
     with every_log_record() as records:
         async with running_service(
-            database.url, do_url, catalog_app, digitalocean_api_token=do_token
+            database.url,
+            do_url,
+            catalog_app,
+            digitalocean_api_token=do_token,
+            internal_api_keys=",".join(f"{name}={key}" for name, key in named_keys.items()),
         ) as service:
             # Bad and misused credentials.
             for headers in (
@@ -386,7 +391,19 @@ async def test_no_secret_ever_reaches_a_log_line(
             ).raise_for_status()
             created = await service.post(ORDERS, json=order_body(), headers=user)
             second = created.json()["data"]["id"]
-            assert (await pay(service, second)).status_code == 200
+            # Paid with a named operator key (INTERNAL_API_KEYS): the actor names it.
+            paid = await service.post(
+                f"/api/v1/internal/orders/{second}/payment-status",
+                json={"status": "PAID"},
+                headers={"X-API-Key": named_keys["billing"]},
+            )
+            assert paid.status_code == 200, paid.text
+            assert paid.json()["data"]["statusHistory"][1]["actor"] == "admin:billing"
+            for key in named_keys.values():
+                response = await service.get(
+                    "/api/v1/internal/orders", headers={"X-API-Key": key[:-1]}
+                )
+                assert_error(response, 401, "UNAUTHORIZED")
             failed = await wait_terminal(service, second)
 
     assert failed["status"] == "FAILED"
@@ -410,6 +427,7 @@ async def test_no_secret_ever_reaches_a_log_line(
         "internal API key": API_KEY,
         "wrong API key": wrong_key,
         "DigitalOcean token": do_token,
+        **{f"named API key {name}": key for name, key in named_keys.items()},
     }
     for record in records:
         text = rendered(record)

@@ -96,7 +96,7 @@ async def test_coupon_larger_than_price_clamps_final_price_at_zero(
     [
         ({"planId": str(uuid.uuid4())}, "INVALID_PLAN"),
         ({"planId": PLAN_INACTIVE_ID}, "INVALID_PLAN"),
-        ({"planId": "../../images/x"}, "INVALID_PLAN"),
+        ({"planId": "../../images/x"}, "VALIDATION_ERROR"),
         ({"imageId": str(uuid.uuid4())}, "INVALID_IMAGE"),
         ({"imageId": IMAGE_INACTIVE_ID}, "INVALID_IMAGE"),
         ({"imageId": IMAGE_NOT_ALLOWED_ID}, "INVALID_IMAGE"),

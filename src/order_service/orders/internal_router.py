@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query
 from starlette.responses import Response
 
-from order_service.auth import internal_caller
+from order_service.auth import Internal, internal_caller
 from order_service.dependencies import AppSettings, OrderId, Session, WakeProvisioner
 from order_service.errors import (
     OrderNotFound,
@@ -28,7 +28,6 @@ from order_service.orders.schemas import (
     PaymentStatusRequest,
 )
 from order_service.orders.states import OrderStatus
-from order_service.orders.transitions import ADMIN
 
 PAYMENT_EXAMPLES = {
     "paid": {
@@ -67,6 +66,7 @@ async def set_payment_status(
     session: Session,
     settings: AppSettings,
     wake: WakeProvisioner,
+    caller: Internal,
 ) -> Response:
     result = await service.set_payment_status(
         session,
@@ -75,6 +75,7 @@ async def set_payment_status(
         body.notes,
         region=settings.digitalocean_default_region,
         wake_provisioner=wake,
+        actor=caller.actor,
     )
     return json_response(result)
 
@@ -116,17 +117,21 @@ async def get_order_detail(order_id: OrderId, session: Session) -> Response:
     response_model=DataEnvelope[OrderOut],
     summary="Cancel an unpaid order",
     response_description="The order, now CANCELED, with its status history",
-    description="PENDING_PAYMENT → CANCELED (actor `admin`); otherwise 409 ORDER_STATUS_CONFLICT.",
+    description=(
+        "PENDING_PAYMENT → CANCELED (actor `admin`, or `admin:<name>` for a named key of "
+        "INTERNAL_API_KEYS); otherwise 409 ORDER_STATUS_CONFLICT."
+    ),
     responses=error_responses(ValidationFailed, Unauthorized, OrderNotFound, OrderStatusConflict),
 )
 async def cancel_order(
     order_id: OrderId,
     session: Session,
+    caller: Internal,
     body: Annotated[ActionRequest | None, Body()] = None,
 ) -> Response:
     return json_response(
         await service.cancel_order(
-            session, order_id, actor=ADMIN, owner=None, reason=body.reason if body else None
+            session, order_id, actor=caller.actor, owner=None, reason=body.reason if body else None
         )
     )
 
@@ -147,10 +152,15 @@ async def retry_provisioning(
     order_id: OrderId,
     session: Session,
     wake: WakeProvisioner,
+    caller: Internal,
     body: Annotated[ActionRequest | None, Body()] = None,
 ) -> Response:
     return json_response(
         await service.retry_provisioning(
-            session, order_id, reason=body.reason if body else None, wake_provisioner=wake
+            session,
+            order_id,
+            reason=body.reason if body else None,
+            wake_provisioner=wake,
+            actor=caller.actor,
         )
     )

@@ -234,3 +234,20 @@ async def list_orders(
 
 def ids_of(rows: Iterable[RowMapping]) -> list[uuid.UUID]:
     return [row["id"] for row in rows]
+
+
+_COUNT_IN_STATUS = (
+    select(func.count())
+    .select_from(orders_t)
+    .where(orders_t.c.user_id == bindparam("user_id"), orders_t.c.status == bindparam("status"))
+)
+
+
+async def count_user_orders_in_status(session: AsyncSession, user_id: str, status: str) -> int:
+    """How many of the user's orders are in `status` (index ix_orders_user_status_created).
+
+    Runs in the session's transaction (no driver shortcut): callers count under a lock.
+    """
+    return (
+        await session.execute(_COUNT_IN_STATUS, {"user_id": user_id, "status": status})
+    ).scalar_one()

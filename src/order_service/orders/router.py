@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Query
 from starlette.responses import Response
 
 from order_service.auth import User
-from order_service.dependencies import Catalog, Idempotency, OrderId, Session
+from order_service.dependencies import AppSettings, Catalog, Idempotency, OrderId, Session
 from order_service.errors import (
     CatalogUnavailable,
     IdempotencyKeyInUse,
@@ -20,6 +20,7 @@ from order_service.errors import (
     OrderAccessDenied,
     OrderNotFound,
     OrderStatusConflict,
+    TooManyUnpaidOrders,
     Unauthorized,
     ValidationFailed,
 )
@@ -73,7 +74,8 @@ Limit = Annotated[int, Query(ge=1, le=100, description="orders per page (1-100)"
     description=(
         "Prices the plan and image live from catalog-service and stores the snapshot. "
         "Send an `Idempotency-Key` to make retries safe: a retry with the same key and body "
-        "replays the first response."
+        "replays the first response. A user holding MAX_UNPAID_ORDERS_PER_USER unpaid orders "
+        "gets 429 TOO_MANY_UNPAID_ORDERS (`details.limit`) until one is paid or canceled."
     ),
     responses=error_responses(
         ValidationFailed,
@@ -84,6 +86,7 @@ Limit = Annotated[int, Query(ge=1, le=100, description="orders per page (1-100)"
         Unauthorized,
         IdempotencyKeyInUse,
         IdempotencyKeyReused,
+        TooManyUnpaidOrders,
         CatalogUnavailable,
     ),
 )
@@ -93,6 +96,7 @@ async def create_order(
     session: Session,
     catalog: Catalog,
     idempotency: Idempotency,
+    settings: AppSettings,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -103,7 +107,15 @@ async def create_order(
         ),
     ] = None,
 ) -> Response:
-    result = await service.create_order(session, catalog, idempotency, user, body, idempotency_key)
+    result = await service.create_order(
+        session,
+        catalog,
+        idempotency,
+        user,
+        body,
+        idempotency_key,
+        max_unpaid=settings.max_unpaid_orders_per_user,
+    )
     return json_response(result.body, result.status_code)
 
 
