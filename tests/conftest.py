@@ -75,6 +75,15 @@ def _redact(url: str) -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def _real_time_after_each_test() -> Any:
+    """A test that moved the one clock (order_service.clock) leaves real time behind."""
+    yield
+    from order_service import clock
+
+    clock.reset()
+
+
 @pytest.fixture(scope="session")
 def database() -> TestDatabase:
     return _database()
