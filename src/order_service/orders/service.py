@@ -7,7 +7,6 @@ Services flush but never commit: the request's session dependency commits
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import uuid
 from collections.abc import Callable
@@ -20,23 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from order_service import metrics
 from order_service.auth import CurrentUser
 from order_service.catalog.client import CatalogClient
-from order_service.catalog.schemas import Image, Plan
 from order_service.db import advisory_xact_lock, on_commit, on_rollback, utcnow
 from order_service.errors import (
     AppError,
-    InvalidCoupon,
-    InvalidDuration,
-    InvalidImage,
-    InvalidPlan,
     OrderAccessDenied,
     OrderNotFound,
     PaymentStatusConflict,
     TooManyUnpaidOrders,
 )
 from order_service.jsonresponse import dumps
+from order_service.orders import quoting
 from order_service.orders import repository as repo
 from order_service.orders.idempotency import IdempotencyStore, StoredResponse, fingerprint
-from order_service.orders.pricing import Quote, base_price_for, best_promo_discount
 from order_service.orders.schemas import CreateOrderRequest
 from order_service.orders.states import OrderEvent, OrderStatus, TaskStatus
 from order_service.orders.transitions import ADMIN, SYSTEM, record_event, record_history, transition
@@ -92,17 +86,16 @@ async def _create(
 ) -> StoredResponse:
     # Everything from the catalog first: no database work (and no connection
     # held) until the order is known to be valid and priced.
-    plan, image = await _fetch_plan_and_image(catalog, request.plan_id, request.image_id)
+    plan, image = await quoting.fetch_plan_and_image(catalog, request.plan_id, request.image_id)
     now = utcnow()
-    base_price = base_price_for(plan, request.duration)
-    if base_price is None:
-        raise InvalidDuration(
-            f"Plan {plan.label} has no active price for {request.duration.value}",
-            details={"duration": request.duration.value},
-        )
-    quote = Quote(base_price, best_promo_discount(plan, base_price, now))
-    if request.coupon_code is not None:
-        quote = await _apply_coupon(catalog, quote, plan, user, request.coupon_code)
+    quote = await quoting.quote(
+        catalog,
+        plan,
+        request.duration,
+        user_id=user.id,
+        coupon_code=request.coupon_code,
+        now=now,
+    )
     if max_unpaid > 0:
         await _check_unpaid_limit(session, user, max_unpaid)
 
@@ -138,7 +131,12 @@ async def _create(
     }
     items = [
         item_row(
-            order_id, "PLAN", plan.id, f"{plan.label} ({request.duration.value})", base_price, now
+            order_id,
+            "PLAN",
+            plan.id,
+            f"{plan.label} ({request.duration.value})",
+            quote.base_price,
+            now,
         ),
         item_row(order_id, "IMAGE", image.id, image.display_name, 0, now),
     ]
@@ -195,45 +193,6 @@ def item_row(
         "total_price": price,
         "created_at": now,
     }
-
-
-async def _fetch_plan_and_image(
-    catalog: CatalogClient, plan_id: str, image_id: str
-) -> tuple[Plan, Image]:
-    """Fetch both at once; an invalid plan is reported before an invalid image."""
-    plan_result, image_result = await asyncio.gather(
-        catalog.get_plan(plan_id), catalog.get_image(image_id), return_exceptions=True
-    )
-    for result in (plan_result, image_result):
-        if isinstance(result, BaseException):  # CatalogUnavailable, or a bug
-            raise result
-    assert not isinstance(plan_result, BaseException)
-    assert not isinstance(image_result, BaseException)
-    if plan_result is None or not plan_result.is_active:
-        raise InvalidPlan(details={"planId": plan_id})
-    if image_result is None or not image_result.is_active:
-        raise InvalidImage(details={"imageId": image_id})
-    if image_result.id not in plan_result.allowed_image_ids:
-        raise InvalidImage(
-            f"Image {image_result.display_name} is not available for plan {plan_result.label}",
-            details={"imageId": image_id, "planId": plan_id},
-        )
-    return plan_result, image_result
-
-
-async def _apply_coupon(
-    catalog: CatalogClient, quote: Quote, plan: Plan, user: CurrentUser, code: str
-) -> Quote:
-    result = await catalog.validate_coupon(
-        code=code, plan_id=plan.id, user_id=user.id, amount=quote.price_after_promo
-    )
-    if not result.valid:
-        raise InvalidCoupon(
-            f"Coupon {code} cannot be applied", details={"reason": result.reason or "UNKNOWN"}
-        )
-    assert result.discount_amount is not None
-    coupon_code = result.coupon.code if result.coupon is not None else code
-    return Quote(quote.base_price, quote.promo_discount, coupon_code, result.discount_amount)
 
 
 # ---------------------------------------------------------------- read

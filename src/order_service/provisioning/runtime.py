@@ -18,9 +18,9 @@ from order_service.provisioning.store import TaskStore
 
 
 class RunningProvisioner:
-    """The provisioner plus the DO client it owns, stopped together."""
+    """The provisioner, plus the DO client when it owns one, stopped together."""
 
-    def __init__(self, provisioner: Provisioner, client: DigitalOceanClient) -> None:
+    def __init__(self, provisioner: Provisioner, client: DigitalOceanClient | None) -> None:
         self.provisioner = provisioner
         self._client = client
 
@@ -29,16 +29,29 @@ class RunningProvisioner:
 
     async def stop(self) -> None:
         await self.provisioner.stop()
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
-async def start_provisioner(
+class ClosingClient:
+    """The process's one DO client as a background duty: closed after the duties using it."""
+
+    def __init__(self, client: DigitalOceanClient) -> None:
+        self.client = client
+
+    async def stop(self) -> None:
+        await self.client.aclose()
+
+
+def build_client(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
     transport: httpx.AsyncBaseTransport | None = None,
-) -> RunningProvisioner:
+) -> DigitalOceanClient:
+    """The ONE DigitalOcean client of a process: provisioning and server actions share
+    it, and with it one rate budget."""
     token = settings.digitalocean_api_token
-    client = DigitalOceanClient(
+    return DigitalOceanClient(
         settings.digitalocean_api_url,
         token.get_secret_value() if token is not None else None,
         budget=RateBudget(
@@ -48,8 +61,22 @@ async def start_provisioner(
         transport=transport,
         on_response=metrics.record_do_response,
     )
+
+
+async def start_provisioner(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    client: DigitalOceanClient | None = None,
+) -> RunningProvisioner:
+    """Start the provisioner on `client` (shared, closed by its owner) or on a client
+    of its own (closed when it stops)."""
+    owned = None if client is not None else build_client(settings, sessionmaker, transport)
+    client = client or owned
+    assert client is not None
     provisioner = Provisioner(
-        TaskStore(sessionmaker, process_identity()),
+        TaskStore(sessionmaker, process_identity(), expiry_reminders=settings.expiry_reminders),
         client,
         ProvisionerConfig(
             region=settings.digitalocean_default_region,
@@ -59,4 +86,4 @@ async def start_provisioner(
         ),
     )
     provisioner.start()
-    return RunningProvisioner(provisioner, client)
+    return RunningProvisioner(provisioner, owned)

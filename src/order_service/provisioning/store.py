@@ -7,7 +7,8 @@ conditional on this process still holding it.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order_service.db import utcnow
 from order_service.engine.leases import LeaseStore
+from order_service.lifecycle.period import first_period
 from order_service.orders.states import OrderStatus, TaskStatus
 from order_service.orders.transitions import SYSTEM, transition
 from order_service.provisioning.models import ProvisioningTask
@@ -27,7 +29,15 @@ UNFINISHED = (TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value)
 class TaskStore(LeaseStore):
     """Leases on provisioning tasks, and the provisioner's own writes."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], owner: str) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        owner: str,
+        *,
+        expiry_reminders: Sequence[timedelta] = (),
+    ) -> None:
+        # EXPIRY_REMINDERS: the first period's first reminder is set with it.
+        self._expiry_reminders = tuple(expiry_reminders)
         super().__init__(
             sessionmaker,
             tasks_t,
@@ -86,6 +96,13 @@ class TaskStore(LeaseStore):
                 actor=SYSTEM,
                 reason=reason,
                 metadata={_camel(k): v for k, v in metadata.items()} or None,
+                # The first ACTIVE starts the billing period (SPEC section 9),
+                # computed from the locked row so a second ACTIVE moves nothing.
+                values=(
+                    (lambda order: first_period(order, now, self._expiry_reminders))
+                    if succeeded
+                    else None
+                ),
             )
 
 
