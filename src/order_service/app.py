@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -52,6 +53,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         sessionmaker = create_sessionmaker(engine)
+        # Requests and background duties draw from separate pools (SQLite has
+        # one writer anyway, and one connection for an in-memory database).
+        background_engine = engine
+        if not settings.is_sqlite:
+            background_engine = create_engine(
+                settings.database_url, pool_size=settings.database_background_pool_size
+            )
         catalog = CatalogClient(
             settings.catalog_service_url,
             timeout_ms=settings.catalog_service_timeout_ms,
@@ -61,12 +69,13 @@ def create_app(
         app.state.sessionmaker = sessionmaker
         app.state.catalog = catalog
         app.state.idempotency = IdempotencyStore(sessionmaker)
+        app.state.payment_slots = asyncio.Semaphore(settings.payment_concurrency)
         app.state.provisioner = None
         background = Background()
         if start_provisioner is not False:
             background = await start_background(
                 settings,
-                sessionmaker,
+                create_sessionmaker(background_engine),
                 Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport),
             )
         app.state.background = background
@@ -78,6 +87,8 @@ def create_app(
             await background.stop()
             await catalog.aclose()
             await engine.dispose()
+            if background_engine is not engine:
+                await background_engine.dispose()
 
     app = FastAPI(
         title=TITLE,

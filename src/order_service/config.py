@@ -58,6 +58,13 @@ class Settings(DatabaseSettings):
 
     # Connections per process, all kept open (no overflow, see db.py).
     database_pool_size: int = Field(default=20, ge=1, le=200)
+    # The background duties' own pool (PostgreSQL): a burst of provisioning,
+    # action or delivery writes never takes a connection a request waits for.
+    database_background_pool_size: int = Field(default=5, ge=1, le=100)
+    # Payment transactions running at once per process; more wait their turn
+    # before touching the database, so a payment storm leaves the event loop
+    # and the pool to reads (docs/benchmarks.md, storm).
+    payment_concurrency: int = Field(default=4, ge=1, le=200)
     host: str = "0.0.0.0"
     port: int = Field(default=3333, ge=1, le=65535)
 

@@ -35,7 +35,8 @@ async def client(
     from order_service.app import create_app
 
     application = create_app(
-        make_settings(settings.database_url, database_pool_size=25),
+        # Every payment really runs at once: no PAYMENT_CONCURRENCY queue.
+        make_settings(settings.database_url, database_pool_size=25, payment_concurrency=25),
         catalog_transport=httpx.ASGITransport(app=catalog_app),
         start_provisioner=False,
     )

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Body, Depends, Query
 from starlette.responses import Response
 
 from order_service.auth import Internal, internal_caller
-from order_service.dependencies import AppSettings, OrderId, Session, WakeProvisioner
+from order_service.dependencies import (
+    AppSettings,
+    OrderId,
+    PaymentSlot,
+    Session,
+    WakeProvisioner,
+)
 from order_service.errors import (
     OrderNotFound,
     OrderStatusConflict,
@@ -63,6 +69,7 @@ router = APIRouter(
 async def set_payment_status(
     order_id: OrderId,
     body: Annotated[PaymentStatusRequest, Body(openapi_examples=PAYMENT_EXAMPLES)],
+    _slot: PaymentSlot,
     session: Session,
     settings: AppSettings,
     wake: WakeProvisioner,
