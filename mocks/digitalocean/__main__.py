@@ -35,6 +35,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=float(env.get("FAKE_DO_BOOT_SECONDS", "2.0")),
         help="seconds from creation until a droplet is active (default 2)",
     )
+    parser.add_argument(
+        "--action-seconds",
+        type=float,
+        default=float(env.get("FAKE_DO_ACTION_SECONDS", "1.0")),
+        help="seconds a droplet action (reboot, rebuild, ...) stays in-progress (default 1)",
+    )
     parser.add_argument("--per-minute", type=int, default=int(env.get("FAKE_DO_PER_MINUTE", "250")))
     parser.add_argument("--per-hour", type=int, default=int(env.get("FAKE_DO_PER_HOUR", "5000")))
     parser.add_argument(
@@ -52,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     config = FakeConfig(
         boot_seconds=args.boot_seconds,
+        action_seconds=args.action_seconds,
         per_minute=args.per_minute,
         per_hour=args.per_hour,
         tokens=args.tokens,
@@ -59,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # uvicorn logs at warning level, so say once where we listen.
     print(
         f"fake DigitalOcean API on http://{args.host}:{args.port} "
-        f"(boot {args.boot_seconds}s, {args.per_minute}/min, {args.per_hour}/h)",
+        f"(boot {args.boot_seconds}s, actions {args.action_seconds}s, "
+        f"{args.per_minute}/min, {args.per_hour}/h)",
         file=sys.stderr,
         flush=True,
     )

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from mocks.digitalocean.state import (
     DEFAULT_PER_PAGE,
+    MAX_PER_PAGE,
     ApiError,
     FakeConfig,
     FakeState,
@@ -24,7 +25,8 @@ from mocks.digitalocean.state import (
     unprocessable,
 )
 
-Operation = Callable[[FakeState], Awaitable[tuple[int, dict[str, Any]]]]
+# An operation answers (status, JSON body), or (204, None) for an empty answer.
+Operation = Callable[[FakeState], Awaitable[tuple[int, dict[str, Any] | None]]]
 
 router = APIRouter()
 
@@ -42,6 +44,8 @@ def _base_url(request: Request) -> str:
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     # orjson + a prebuilt Response skips FastAPI's encoder: the fake must stay cheap
     # under benchmark load.
+    if body is None:  # 204: no body, no content type
+        return Response(status_code=status, headers=headers)
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 
 
@@ -49,6 +53,7 @@ async def _serve(request: Request, kind: RouteKind | None, operation: Operation)
     """Shared path of every /v2 route: admission, the operation, latency, headers."""
     fake = _fake(request)
     headers: dict[str, str] = {}
+    body: dict[str, Any] | None
     try:
         headers = fake.admit(request.headers.get("authorization"), kind)
         status, body = await operation(fake)
@@ -120,6 +125,40 @@ async def get_droplet(request: Request, droplet_id: str) -> Response:
     return await _serve(request, "get", operation)
 
 
+@router.delete("/v2/droplets/{droplet_id}")
+async def delete_droplet(request: Request, droplet_id: str) -> Response:
+    async def operation(fake: FakeState) -> tuple[int, dict[str, Any] | None]:
+        fake.delete_droplet(_int_path(droplet_id))
+        return 204, None
+
+    return await _serve(request, "delete_droplet", operation)
+
+
+@router.post("/v2/droplets/{droplet_id}/actions")
+async def post_droplet_action(request: Request, droplet_id: str) -> Response:
+    async def operation(fake: FakeState) -> tuple[int, dict[str, Any] | None]:
+        target = _int_path(droplet_id)
+        payload = await _read_json(request)
+        return 201, fake.post_droplet_action(target, payload)
+
+    return await _serve(request, "post_action", operation)
+
+
+@router.get("/v2/droplets/{droplet_id}/actions")
+async def list_droplet_actions(request: Request, droplet_id: str) -> Response:
+    async def operation(fake: FakeState) -> tuple[int, dict[str, Any] | None]:
+        body = fake.list_droplet_actions(
+            _int_path(droplet_id),
+            page=_int_query(request, "page", 1),
+            per_page=_int_query(request, "per_page", DEFAULT_PER_PAGE),
+            base_url=_base_url(request),
+            max_per_page=MAX_PER_PAGE,
+        )
+        return 200, body
+
+    return await _serve(request, "list_actions", operation)
+
+
 @router.get("/v2/actions/{action_id}")
 async def get_action(request: Request, action_id: str) -> Response:
     async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
@@ -178,6 +217,44 @@ async def reset(request: Request) -> Response:
 @router.get("/_fake/stats")
 async def stats(request: Request) -> Response:
     return _json(200, _fake(request).stats())
+
+
+async def _control_body(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body() or b"{}")
+    except orjson.JSONDecodeError as error:
+        raise unprocessable(f"invalid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise unprocessable("expected a JSON object")
+    return body
+
+
+@router.post("/_fake/droplets")
+async def add_droplet(request: Request) -> Response:
+    """Seed a droplet (e.g. tagged ``order-<id>`` before the order is paid)."""
+    try:
+        body = await _control_body(request)
+        unknown = set(body) - {"name", "region", "size", "image", "tags", "status"}
+        if unknown:
+            raise unprocessable(f"unknown fields: {sorted(unknown)}")
+        created = _fake(request).add_droplet(**body)
+    except ApiError as error:
+        return _json(error.status, error.body)
+    return _json(201, created)
+
+
+@router.post("/_fake/droplets/{droplet_id}/status")
+async def set_droplet_status(request: Request, droplet_id: str) -> Response:
+    """Force a droplet's status, e.g. ``{"status": "errored"}``."""
+    try:
+        body = await _control_body(request)
+        status = body.get("status")
+        if not isinstance(status, str):
+            raise unprocessable("status is required")
+        changed = _fake(request).set_droplet_status(_int_path(droplet_id), status)
+    except ApiError as error:
+        return _json(error.status, error.body)
+    return _json(200, changed)
 
 
 def create_app(

@@ -527,7 +527,15 @@ async def test_stats_track_droplets_per_order(make_client: ClientFactory) -> Non
     assert counters["max_droplets_per_order_tag"] == 2  # "order-service" (4) is ignored
     assert counters["orders_with_multiple_droplets"] == ["order-2"]
     assert counters["droplets_by_status"] == {"new": 4}
-    assert counters["by_route"] == {"create": 4, "get": 1, "list": 1, "action": 0}
+    assert counters["by_route"] == {
+        "create": 4,
+        "get": 1,
+        "list": 1,
+        "action": 0,
+        "post_action": 0,
+        "list_actions": 0,
+        "delete_droplet": 0,
+    }
     assert counters["requests"] == 6
 
 
@@ -535,10 +543,13 @@ async def test_config_endpoint_get_and_validation(make_client: ClientFactory) ->
     client = make_client()
     config = (await client.get("/_fake/config")).json()
     assert config["per_minute"] == 250 and config["per_hour"] == 5000
-    assert config["fail_next"] == {"create": 0, "get": 0, "list": 0, "action": 0}
+    no_failures = dict.fromkeys(
+        ("create", "get", "list", "action", "post_action", "list_actions", "delete_droplet"), 0
+    )
+    assert config["fail_next"] == no_failures
     await client.post("/_fake/config", json={"fail_next": {"get": 1}})
     merged = await client.post("/_fake/config", json={"fail_next": {"list": 2}})
-    assert merged.json()["fail_next"] == {"create": 0, "get": 1, "list": 2, "action": 0}
+    assert merged.json()["fail_next"] == {**no_failures, "get": 1, "list": 2}
     for bad in ({"per_minte": 5}, {"fail_status": 404}, {"fail_next": {"delete": 1}}):
         assert (await client.post("/_fake/config", json=bad)).status_code == 422, bad
 
@@ -587,3 +598,433 @@ def test_cli_flags_win_over_env_fallbacks(monkeypatch: pytest.MonkeyPatch) -> No
     assert (from_env.host, from_env.per_minute, from_env.per_hour) == ("127.0.0.1", 250, 5000)
     flags = parse_args(["--port", "4998", "--boot-seconds", "1", "--token", "t1", "--token", "t2"])
     assert (flags.port, flags.boot_seconds, flags.tokens) == (4998, 1.0, ["t1", "t2"])
+
+
+# -- droplet actions -------------------------------------------------------------------
+
+PENDING_EVENT = {"id": "unprocessable_entity", "message": "Droplet already has a pending event."}
+
+
+async def booted(client: httpx.AsyncClient, clock: ManualClock, **overrides: Any) -> dict[str, Any]:
+    """A droplet that finished booting (status active)."""
+    droplet = (await create(client, **overrides))["droplet"]
+    clock.advance(2.0)
+    return droplet
+
+
+async def post_action(
+    client: httpx.AsyncClient, droplet_id: int, kind: str, **extra: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v2/droplets/{droplet_id}/actions", json={"type": kind, **extra}, headers=AUTH
+    )
+
+
+async def get_status(client: httpx.AsyncClient, droplet_id: int) -> str:
+    response = await client.get(f"/v2/droplets/{droplet_id}", headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()["droplet"]["status"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "before", "after"),
+    [
+        ("reboot", "active", "active"),
+        ("shutdown", "active", "off"),
+        ("power_off", "active", "off"),
+        ("power_on", "off", "active"),
+        ("reboot", "off", "active"),
+    ],
+)
+async def test_action_runs_for_action_seconds_then_sets_the_status(
+    make_client: ClientFactory, clock: ManualClock, kind: str, before: str, after: str
+) -> None:
+    client = make_client(action_seconds=3.0)
+    droplet_id = (await booted(client, clock))["id"]
+    if before != "active":
+        forced = await client.post(f"/_fake/droplets/{droplet_id}/status", json={"status": before})
+        assert forced.status_code == 200 and forced.json()["droplet"]["status"] == before
+
+    response = await post_action(client, droplet_id, kind)
+
+    assert response.status_code == 201, response.text
+    assert "ratelimit-remaining" in response.headers
+    action = response.json()["action"]
+    assert action["type"] == kind and action["status"] == "in-progress"
+    assert action["resource_id"] == droplet_id and action["resource_type"] == "droplet"
+    assert action["started_at"].endswith("Z") and action["completed_at"] is None
+    clock.advance(2.99)
+    assert await get_status(client, droplet_id) == before
+    polled = (await client.get(f"/v2/actions/{action['id']}", headers=AUTH)).json()["action"]
+    assert polled["status"] == "in-progress"
+
+    clock.advance(0.01)
+    polled = (await client.get(f"/v2/actions/{action['id']}", headers=AUTH)).json()["action"]
+    assert polled["status"] == "completed" and polled["completed_at"].endswith("Z")
+    assert await get_status(client, droplet_id) == after
+    counters = await stats(client)
+    assert counters["actions"] == {**dict.fromkeys(counters["actions"], 0), kind: 1}
+    assert set(counters["actions"]) == {"reboot", "shutdown", "power_off", "power_on", "rebuild"}
+    assert counters["by_route"]["post_action"] == 1
+    assert counters["actions_in_progress"] == 0
+
+
+async def test_rebuild_sets_the_image_and_needs_one(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client()
+    droplet_id = (await booted(client, clock))["id"]
+
+    missing = await post_action(client, droplet_id, "rebuild")
+    assert missing.status_code == 422
+    assert missing.json()["id"] == "unprocessable_entity"
+    assert "image" in missing.json()["message"]
+
+    response = await post_action(client, droplet_id, "rebuild", image="debian-12-x64")
+    assert response.status_code == 201
+    clock.advance(1.0)  # the default action_seconds
+    droplet = (await client.get(f"/v2/droplets/{droplet_id}", headers=AUTH)).json()["droplet"]
+    assert droplet["status"] == "active"
+    assert droplet["image"]["slug"] == "debian-12-x64"
+    assert droplet["image"]["distribution"] == "Debian"
+    assert (await stats(client))["actions"]["rebuild"] == 1
+
+
+async def test_second_action_while_one_runs_is_pending_event(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client()
+    droplet_id = (await booted(client, clock))["id"]
+    assert (await post_action(client, droplet_id, "reboot")).status_code == 201
+
+    conflict = await post_action(client, droplet_id, "power_off")
+    assert conflict.status_code == 422
+    assert conflict.json() == PENDING_EVENT
+    assert "ratelimit-remaining" in conflict.headers
+
+    clock.advance(1.0)
+    assert (await post_action(client, droplet_id, "power_off")).status_code == 201
+    counters = await stats(client)
+    assert counters["actions_pending_event"] == 1
+    assert counters["unprocessable"] == 1
+    assert counters["actions"]["reboot"] == counters["actions"]["power_off"] == 1
+
+
+async def test_action_on_a_booting_droplet_is_pending_event(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client()
+    droplet_id = (await create(client))["droplet"]["id"]
+    response = await post_action(client, droplet_id, "reboot")
+    assert response.status_code == 422 and response.json() == PENDING_EVENT
+    clock.advance(2.0)
+    assert (await post_action(client, droplet_id, "reboot")).status_code == 201
+
+
+async def test_action_on_an_unknown_droplet_is_404(make_client: ClientFactory) -> None:
+    client = make_client()
+    for droplet_id in ("999", "abc"):
+        response = await post_action(client, droplet_id, "reboot")  # type: ignore[arg-type]
+        assert response.status_code == 404
+        assert response.json()["id"] == "not_found"
+        listing = await client.get(f"/v2/droplets/{droplet_id}/actions", headers=AUTH)
+        assert listing.status_code == 404 and listing.json()["id"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [
+        ({"type": "snapshot"}, 422),
+        ({"type": None}, 422),
+        ({}, 422),
+        (["reboot"], 422),
+        ({"type": "rebuild", "image": ""}, 422),
+        (b"{not json", 400),
+    ],
+)
+async def test_action_body_validation(
+    make_client: ClientFactory, clock: ManualClock, content: Any, status: int
+) -> None:
+    client = make_client()
+    droplet_id = (await booted(client, clock))["id"]
+    url = f"/v2/droplets/{droplet_id}/actions"
+    if isinstance(content, bytes):
+        response = await client.post(url, content=content, headers=AUTH)
+    else:
+        response = await client.post(url, json=content, headers=AUTH)
+    assert response.status_code == status
+    assert set(response.json()) == {"id", "message"}
+    assert (await stats(client))["actions"] == dict.fromkeys(
+        ("reboot", "shutdown", "power_off", "power_on", "rebuild"), 0
+    )
+
+
+async def test_list_droplet_actions_newest_first_with_paging(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client()
+    created = await create(client)
+    droplet_id = created["droplet"]["id"]
+    clock.advance(2.0)
+    for kind in ("reboot", "shutdown"):
+        assert (await post_action(client, droplet_id, kind)).status_code == 201
+        clock.advance(1.0)
+    url = f"/v2/droplets/{droplet_id}/actions"
+
+    everything = (await client.get(url, headers=AUTH)).json()
+    assert [a["type"] for a in everything["actions"]] == ["shutdown", "reboot", "create"]
+    assert everything["actions"][-1]["id"] == created["links"]["actions"][0]["id"]
+    assert {a["status"] for a in everything["actions"]} == {"completed"}
+    assert everything["meta"] == {"total": 3}
+    assert everything["links"] == {"pages": {}}
+
+    first = (await client.get(f"{url}?page=1&per_page=2", headers=AUTH)).json()
+    assert [a["type"] for a in first["actions"]] == ["shutdown", "reboot"]
+    assert first["links"]["pages"]["next"] == f"http://do{url}?page=2&per_page=2"
+    second = (await client.get(f"{url}?page=2&per_page=2", headers=AUTH)).json()
+    assert [a["type"] for a in second["actions"]] == ["create"]
+    beyond = (await client.get(f"{url}?page=3&per_page=2", headers=AUTH)).json()
+    assert beyond["actions"] == [] and beyond["meta"] == {"total": 3}
+    assert (await stats(client))["by_route"]["list_actions"] == 4
+
+
+# -- failure injection for actions ----------------------------------------------------
+
+
+async def test_action_errored_next_ends_errored_and_leaves_the_droplet(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client()
+    droplet_id = (await booted(client, clock))["id"]
+    config = await client.post("/_fake/config", json={"action_errored_next": {"shutdown": 1}})
+    assert config.json()["action_errored_next"]["shutdown"] == 1
+    merged = await client.post("/_fake/config", json={"action_errored_next": {"rebuild": 2}})
+    assert merged.json()["action_errored_next"] == {
+        "reboot": 0,
+        "shutdown": 1,
+        "power_off": 0,
+        "power_on": 0,
+        "rebuild": 2,
+    }
+
+    doomed = (await post_action(client, droplet_id, "shutdown")).json()["action"]
+    assert doomed["status"] == "in-progress"  # errors only at its end, as on DO
+    clock.advance(1.0)
+    ended = (await client.get(f"/v2/actions/{doomed['id']}", headers=AUTH)).json()["action"]
+    assert ended["status"] == "errored" and ended["completed_at"] is not None
+    assert await get_status(client, droplet_id) == "active"
+
+    assert (await post_action(client, droplet_id, "shutdown")).status_code == 201
+    clock.advance(1.0)
+    assert await get_status(client, droplet_id) == "off"
+    counters = await stats(client)
+    assert counters["actions"]["shutdown"] == 2
+    assert counters["actions_errored"]["shutdown"] == 1
+    assert (await client.get("/_fake/config")).json()["action_errored_next"]["shutdown"] == 0
+
+
+async def test_action_422_pending_injection_then_success(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client(action_422_pending=2)
+    droplet_id = (await booted(client, clock))["id"]
+    for _ in range(2):
+        response = await post_action(client, droplet_id, "reboot")
+        assert response.status_code == 422 and response.json() == PENDING_EVENT
+    assert (await post_action(client, droplet_id, "reboot")).status_code == 201
+    counters = await stats(client)
+    assert counters["actions_pending_event"] == 2 and counters["actions"]["reboot"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "path", "ok"),
+    [
+        ("post_action", "POST", "/v2/droplets/{id}/actions", 201),
+        ("list_actions", "GET", "/v2/droplets/{id}/actions", 200),
+        ("delete_droplet", "DELETE", "/v2/droplets/{id}", 204),
+    ],
+)
+async def test_fail_next_for_action_routes(
+    make_client: ClientFactory, clock: ManualClock, kind: str, method: str, path: str, ok: int
+) -> None:
+    client = make_client()
+    url = path.format(id=(await booted(client, clock))["id"])
+    await client.post("/_fake/config", json={"fail_next": {kind: 2}})
+    body = {"type": "reboot"} if method == "POST" else None
+    statuses = [
+        (await client.request(method, url, json=body, headers=AUTH)).status_code for _ in range(3)
+    ]
+    assert statuses == [500, 500, ok]
+    counters = await stats(client)
+    assert counters["server_errors"] == 2
+    assert counters["by_route"][kind] == 3
+    # A failed POST started nothing.
+    assert counters["actions"]["reboot"] == (1 if kind == "post_action" else 0)
+
+
+# -- DELETE ------------------------------------------------------------------------------
+
+
+async def test_delete_then_404_everywhere(make_client: ClientFactory, clock: ManualClock) -> None:
+    client = make_client()
+    created = await create(client, tags=["order-5", "order-service"])
+    droplet_id = created["droplet"]["id"]
+    clock.advance(2.0)
+
+    deleted = await client.delete(f"/v2/droplets/{droplet_id}", headers=AUTH)
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    assert "ratelimit-remaining" in deleted.headers
+
+    assert (await client.get(f"/v2/droplets/{droplet_id}", headers=AUTH)).status_code == 404
+    listing = (await client.get("/v2/droplets?tag_name=order-5", headers=AUTH)).json()
+    assert listing["meta"]["total"] == 0
+    again = await client.delete(f"/v2/droplets/{droplet_id}", headers=AUTH)
+    assert again.status_code == 404 and again.json()["id"] == "not_found"
+    assert (await client.delete("/v2/droplets/12345", headers=AUTH)).status_code == 404
+    assert (await post_action(client, droplet_id, "reboot")).status_code == 404
+    # Its actions stay readable, as on DO.
+    create_action = f"/v2/actions/{created['links']['actions'][0]['id']}"
+    assert (await client.get(create_action, headers=AUTH)).json()["action"]["type"] == "create"
+
+    counters = await stats(client)
+    assert counters["deletes"] == 1
+    assert counters["by_route"]["delete_droplet"] == 3
+    assert counters["droplets"] == 1 and counters["droplets_removed"] == 0
+    assert counters["droplets_per_tag"] == {}
+    assert counters["droplets_by_status"] == {}
+    assert counters["max_droplets_per_order_tag"] == 0
+
+
+async def test_deleted_droplet_stays_listed_for_the_lag(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client(delete_listing_lag_seconds=5.0)
+    droplet_id = (await booted(client, clock, tags=["order-6"]))["id"]
+    await create(client, tags=["order-6"])  # a second one that stays
+
+    assert (await client.delete(f"/v2/droplets/{droplet_id}", headers=AUTH)).status_code == 204
+    assert (await client.get(f"/v2/droplets/{droplet_id}", headers=AUTH)).status_code == 404
+    listing = (await client.get("/v2/droplets?tag_name=order-6", headers=AUTH)).json()
+    assert droplet_id in [d["id"] for d in listing["droplets"]]
+    assert (await stats(client))["droplets_per_tag"] == {"order-6": 1}  # it no longer exists
+    assert (await client.delete(f"/v2/droplets/{droplet_id}", headers=AUTH)).status_code == 404
+
+    clock.advance(5.0)
+    listing = (await client.get("/v2/droplets?tag_name=order-6", headers=AUTH)).json()
+    assert droplet_id not in [d["id"] for d in listing["droplets"]]
+    assert listing["meta"]["total"] == 1
+
+
+async def test_delete_during_an_action_errors_the_action(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client()
+    droplet_id = (await booted(client, clock))["id"]
+    action = (await post_action(client, droplet_id, "reboot")).json()["action"]
+    assert (await client.delete(f"/v2/droplets/{droplet_id}", headers=AUTH)).status_code == 204
+    clock.advance(1.0)
+    ended = (await client.get(f"/v2/actions/{action['id']}", headers=AUTH)).json()["action"]
+    assert ended["status"] == "errored"
+    assert (await stats(client))["actions_in_progress"] == 0
+
+
+# -- test controls: seeded droplets, forced status --------------------------------------
+
+
+async def test_seeded_droplet_is_there_before_any_create(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client(consistency_delay_s=10.0)
+    seeded = await client.post(
+        "/_fake/droplets", json={"name": "vps-abcdef12", "tags": ["order-service", "order-abc"]}
+    )
+    assert seeded.status_code == 201
+    droplet = seeded.json()["droplet"]
+    assert droplet["status"] == "active" and droplet["networks"]["v4"]
+
+    # Visible at once (no consistency delay) and listed under its tag.
+    listing = (await client.get("/v2/droplets?tag_name=order-abc", headers=AUTH)).json()
+    assert [d["id"] for d in listing["droplets"]] == [droplet["id"]]
+    actions = (await client.get(f"/v2/droplets/{droplet['id']}/actions", headers=AUTH)).json()
+    assert [(a["type"], a["status"]) for a in actions["actions"]] == [("create", "completed")]
+    counters = await stats(client)
+    assert counters["droplets"] == counters["droplets_seeded"] == 1
+    assert counters["by_route"]["create"] == 0
+    assert counters["requests"] == 2  # the two reads above; seeding is not a /v2 request
+    assert counters["droplets_per_tag"]["order-abc"] == 1
+
+
+async def test_seeded_new_droplet_boots(make_client: ClientFactory, clock: ManualClock) -> None:
+    client = make_client()
+    droplet = (await client.post("/_fake/droplets", json={"status": "new"})).json()["droplet"]
+    assert droplet["status"] == "new"
+    clock.advance(2.0)
+    assert await get_status(client, droplet["id"]) == "active"
+
+
+@pytest.mark.parametrize(
+    "body", [{"status": "exploded"}, {"tags": ["bad tag"]}, {"colour": "red"}, ["x"]]
+)
+async def test_seeding_validation(make_client: ClientFactory, body: Any) -> None:
+    client = make_client()
+    response = await client.post("/_fake/droplets", json=body)
+    assert response.status_code == 422
+    assert (await stats(client))["droplets"] == 0
+
+
+async def test_forced_status(make_client: ClientFactory, clock: ManualClock) -> None:
+    client = make_client()
+    droplet_id = (await booted(client, clock))["id"]
+    url = f"/_fake/droplets/{droplet_id}/status"
+    assert (await client.post(url, json={"status": "errored"})).status_code == 200
+    assert await get_status(client, droplet_id) == "errored"
+    assert (await stats(client))["droplets_by_status"] == {"errored": 1}
+    assert (await client.post(url, json={"status": "melted"})).status_code == 422
+    assert (await client.post(url, json={})).status_code == 422
+    missing = await client.post("/_fake/droplets/1/status", json={"status": "off"})
+    assert missing.status_code == 404
+
+
+async def test_forced_status_during_boot_is_kept(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    client = make_client()
+    droplet_id = (await create(client))["droplet"]["id"]
+    await client.post(f"/_fake/droplets/{droplet_id}/status", json={"status": "errored"})
+    clock.advance(2.0)
+    assert await get_status(client, droplet_id) == "errored"
+
+
+def test_in_process_controls_and_actions() -> None:
+    now = [0.0]
+    fake = FakeState(FakeConfig(action_seconds=0.5), clock=lambda: now[0])
+    droplet = fake.add_droplet(tags=["order-1"], status="off")["droplet"]
+    assert fake.set_droplet_status(droplet["id"], "off")["droplet"]["status"] == "off"
+
+    action = fake.post_droplet_action(droplet["id"], {"type": "power_on"})["action"]
+    with pytest.raises(ApiError) as busy:
+        fake.post_droplet_action(droplet["id"], {"type": "reboot"})
+    assert busy.value.status == 422 and busy.value.body == PENDING_EVENT
+    now[0] += 0.5
+    assert fake.get_action(action["id"])["action"]["status"] == "completed"
+    assert fake.get_droplet(droplet["id"])["droplet"]["status"] == "active"
+
+    fake.delete_droplet(droplet["id"])
+    with pytest.raises(ApiError):
+        fake.get_droplet(droplet["id"])
+    counters = fake.stats()
+    assert (counters["deletes"], counters["droplets_seeded"]) == (1, 1)
+    assert counters["actions"]["power_on"] == 1
+
+    fake.reset()
+    assert fake.stats()["actions"]["power_on"] == 0 and fake.stats()["deletes"] == 0
+
+
+def test_cli_action_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mocks.digitalocean.__main__ import parse_args
+
+    assert parse_args([]).action_seconds == 1.0
+    monkeypatch.setenv("FAKE_DO_ACTION_SECONDS", "0.25")
+    assert parse_args([]).action_seconds == 0.25
+    assert parse_args(["--action-seconds", "3"]).action_seconds == 3.0

@@ -1,0 +1,72 @@
+"""The fake's behaviour knobs (:class:`FakeConfig`) and the names they refer to."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, field_validator
+
+# One per modelled /v2 route: counted in stats["by_route"], failable with fail_next.
+RouteKind = Literal[
+    "create",  # POST /v2/droplets
+    "get",  # GET /v2/droplets/{id}
+    "list",  # GET /v2/droplets
+    "action",  # GET /v2/actions/{id}
+    "post_action",  # POST /v2/droplets/{id}/actions
+    "list_actions",  # GET /v2/droplets/{id}/actions
+    "delete_droplet",  # DELETE /v2/droplets/{id}
+]
+ROUTE_KINDS: tuple[RouteKind, ...] = get_args(RouteKind)
+
+# Droplet actions the fake performs (POST /v2/droplets/{id}/actions "type").
+ActionType = Literal["reboot", "shutdown", "power_off", "power_on", "rebuild"]
+ACTION_TYPES: tuple[ActionType, ...] = get_args(ActionType)
+
+# Droplet outcome decided at creation time from the image slug and the config
+# of that moment, so later config changes never rewrite a droplet's history.
+Fate = Literal["active", "errored", "never_active", "errored_status"]
+
+
+class FakeConfig(BaseModel):
+    """Behaviour knobs of one fake instance; settable at construction and at run time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[str] = Field(default_factory=lambda: ["fake-do-token"])
+    boot_seconds: NonNegativeFloat = 2.0
+    per_minute: NonNegativeInt = 250
+    per_hour: NonNegativeInt = 5000
+    consistency_delay_s: NonNegativeFloat = 0.0
+    errored_images: list[str] = Field(default_factory=list)
+    never_active_images: list[str] = Field(default_factory=list)
+    errored_status_images: list[str] = Field(default_factory=list)
+    fail_next: dict[RouteKind, NonNegativeInt] = Field(
+        default_factory=lambda: dict.fromkeys(ROUTE_KINDS, 0)
+    )
+    fail_status: int = Field(default=500, ge=500, le=599)
+    create_422_transient: NonNegativeInt = 0
+    create_422_permanent: bool = False
+    latency_ms: NonNegativeFloat = 0.0
+    # -- droplet actions and deletes
+    action_seconds: NonNegativeFloat = 1.0
+    action_422_pending: NonNegativeInt = 0
+    action_errored_next: dict[ActionType, NonNegativeInt] = Field(
+        default_factory=lambda: dict.fromkeys(ACTION_TYPES, 0)
+    )
+    delete_listing_lag_seconds: NonNegativeFloat = 0.0
+
+    @field_validator("fail_next")
+    @classmethod
+    def _all_route_kinds(cls, value: dict[RouteKind, int]) -> dict[RouteKind, int]:
+        # Always carry every kind so GET /_fake/config shows what is pending.
+        return {kind: value.get(kind, 0) for kind in ROUTE_KINDS}
+
+    @field_validator("action_errored_next")
+    @classmethod
+    def _all_action_types(cls, value: dict[ActionType, int]) -> dict[ActionType, int]:
+        return {kind: value.get(kind, 0) for kind in ACTION_TYPES}
+
+
+#: Config fields that hold per-kind counters: a POST /_fake/config merges them
+#: per key instead of replacing the whole mapping.
+MERGED_FIELDS = ("fail_next", "action_errored_next")
