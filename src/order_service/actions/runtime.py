@@ -1,0 +1,30 @@
+"""Builds the server-actions engine of one process on the process's DO client."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from order_service.actions.engine import ActionEngine, ActionsConfig
+from order_service.actions.store import ActionStore
+from order_service.config import Settings
+from order_service.engine import process_identity
+from order_service.provisioning.digitalocean import DigitalOceanClient
+
+
+def start_actions(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    client: DigitalOceanClient,
+) -> ActionEngine:
+    """Start the engine; `client` is shared with the provisioner (one rate budget)."""
+    engine = ActionEngine(
+        ActionStore(sessionmaker, process_identity()),
+        client,
+        ActionsConfig(
+            poll_interval_s=settings.poll_interval_s,
+            timeout=settings.action_timeout,
+            lease_s=settings.provisioning_lease_seconds,
+        ),
+    )
+    engine.start()
+    return engine
