@@ -1,4 +1,5 @@
-"""The provisioning task: one per order, the durable hand-off to the provisioner."""
+"""The provisioning task (one per order, the durable hand-off to the provisioner)
+and the DigitalOcean budget that all processes on one database share."""
 
 from __future__ import annotations
 
@@ -54,3 +55,36 @@ class ProvisioningTask(Base):
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_provisioning_tasks_status_lease", "status", "lease_expires_at"),)
+
+
+class DoBudget(Base):
+    """One row (id 1): the lock every grant is taken under, and the shared pause.
+
+    ``paused_until`` is set after a 429 or an exhausted ``ratelimit-remaining``
+    seen by any process; no grant is made before it (database clock).
+    """
+
+    __tablename__ = "do_budget"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DoBudgetGrant(Base):
+    """A slice of DO requests leased by one process (see ``shared_budget``).
+
+    ``count`` tokens may be sent between ``granted_at`` and ``expires_at``; the
+    grant counts against a window of length W while ``expires_at + W`` is in the
+    future. When the slice is closed, ``count`` drops to the tokens actually sent
+    and ``expires_at`` to the last send, which hands the rest back.
+    """
+
+    __tablename__ = "do_budget_grants"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_do_budget_grants_expires_at", "expires_at"),)

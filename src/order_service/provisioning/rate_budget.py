@@ -109,6 +109,8 @@ class RateBudget:
         per_hour: int = 4750,
         *,
         skew_s: float = 2.0,
+        minute_s: float = _MINUTE_S,
+        hour_s: float = _HOUR_S,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -117,11 +119,14 @@ class RateBudget:
             raise ValueError("per_minute and per_hour must be at least 1")
         if skew_s < 0:
             raise ValueError("skew_s must not be negative")
+        if minute_s <= 0 or hour_s <= 0:
+            raise ValueError("window lengths must be positive")
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
-        self._minute = _Window(per_minute, _MINUTE_S + skew_s)
-        self._hour = _Window(per_hour, _HOUR_S + skew_s)
+        # The window lengths are DO's (60 s, 3600 s); tests shorten them.
+        self._minute = _Window(per_minute, minute_s + skew_s)
+        self._hour = _Window(per_hour, hour_s + skew_s)
         # Monotonic time before which nobody may send (429s, exhausted headers).
         self._blocked_until = -math.inf
         # Created lazily so the budget can be built outside a running event loop.
@@ -169,6 +174,9 @@ class RateBudget:
         """
         if math.isfinite(seconds) and seconds > 0:
             self._block_until(self._clock() + seconds)
+
+    async def aclose(self) -> None:
+        """Nothing to release for a budget in memory (the shared one has)."""
 
     @property
     def in_window_minute(self) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
+
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from order_service import metrics
 from order_service.config import Settings
@@ -14,6 +16,7 @@ from order_service.provisioning.provisioner import (
     ProvisionerConfig,
 )
 from order_service.provisioning.rate_budget import RateBudget
+from order_service.provisioning.shared_budget import SharedRateBudget
 from order_service.provisioning.store import TaskStore
 
 
@@ -30,7 +33,7 @@ class RunningProvisioner:
     async def stop(self) -> None:
         await self.provisioner.stop()
         if self._client is not None:
-            await self._client.aclose()
+            await close_client(self._client)
 
 
 class ClosingClient:
@@ -40,7 +43,7 @@ class ClosingClient:
         self.client = client
 
     async def stop(self) -> None:
-        await self.client.aclose()
+        await close_client(self.client)
 
 
 def build_client(
@@ -51,16 +54,45 @@ def build_client(
     """The ONE DigitalOcean client of a process: provisioning and server actions share
     it, and with it one rate budget."""
     token = settings.digitalocean_api_token
-    return DigitalOceanClient(
+    budget = build_budget(settings, sessionmaker)
+    client = DigitalOceanClient(
         settings.digitalocean_api_url,
         token.get_secret_value() if token is not None else None,
-        budget=RateBudget(
-            per_minute=settings.digitalocean_rate_per_minute,
-            per_hour=settings.digitalocean_rate_per_hour,
-        ),
+        budget=budget,
         transport=transport,
         on_response=metrics.record_do_response,
     )
+    _budgets[client] = budget
+    return client
+
+
+def build_budget(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> RateBudget:
+    """PostgreSQL: one budget shared by every process on the database (SPEC §12).
+    SQLite serves one process, whose budget stays in memory."""
+    engine = sessionmaker.kw.get("bind")
+    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
+        return SharedRateBudget(
+            engine,
+            process_identity(),
+            per_minute=settings.digitalocean_rate_per_minute,
+            per_hour=settings.digitalocean_rate_per_hour,
+        )
+    return RateBudget(
+        per_minute=settings.digitalocean_rate_per_minute,
+        per_hour=settings.digitalocean_rate_per_hour,
+    )
+
+
+# The budget of each client built here, closed with it (the shared budget holds
+# a listening connection and may hand unused requests back).
+_budgets: weakref.WeakKeyDictionary[DigitalOceanClient, RateBudget] = weakref.WeakKeyDictionary()
+
+
+async def close_client(client: DigitalOceanClient) -> None:
+    await client.aclose()
+    budget = _budgets.pop(client, None)
+    if budget is not None:
+        await budget.aclose()
 
 
 async def start_provisioner(

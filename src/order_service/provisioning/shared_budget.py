@@ -1,0 +1,379 @@
+"""One DigitalOcean rate budget for every process on one PostgreSQL database.
+
+DigitalOcean counts requests per token, so N replicas (or ``--workers N``) that
+each kept their own :class:`RateBudget` would together send N times the budget.
+:class:`SharedRateBudget` keeps the same interface but draws from a ledger in
+PostgreSQL that all processes share.
+
+Design (the numbers are per process; see ``docs``/README for the operator view):
+
+* **Slices.** A process does not ask the database for every request. Under the
+  ``do_budget`` row lock it takes a *slice* of up to ``slice_max`` tokens (sized
+  by its own demand: how many callers wait now and how many tokens it used in
+  the last ``slice_ttl_s``) and records it as one ``do_budget_grants`` row. The
+  tokens must be sent within ``slice_ttl_s`` (measured locally from before the
+  request, so always inside the row's ``expires_at``); leftovers are returned.
+* **Counting.** A grant counts against a window of length W (60 s or 3600 s,
+  plus the skew) while ``expires_at + W`` lies ahead of the database clock: any
+  send of the grant was at or before ``expires_at``, so a new grant is admitted
+  only if every grant that could share a W-long window with it, plus itself,
+  stays within the limit. Only the database clock is used for this, so
+  processes with skewed clocks agree.
+* **Closing a slice** lowers ``count`` to the tokens really sent and
+  ``expires_at`` to the last send: this hands unused tokens back and lets the
+  used ones leave the window as early as possible. It rides along with the
+  process's next grant (same transaction) or, when a slice runs out of time
+  with tokens left, is one small UPDATE of its own. A process that dies cannot
+  close its slice; its tokens then count as sent (they may have been), until
+  ``expires_at + W`` - they block nobody beyond that.
+* **Pauses.** A 429/``Retry-After`` or an exhausted ``ratelimit-remaining``
+  seen by any process is applied locally at once, written to
+  ``do_budget.paused_until`` (no grant is made before it) and announced with
+  ``NOTIFY``, so the other processes stop sending their slices' leftovers too.
+  ``observe`` and ``pause_for`` stay synchronous: the write is a background
+  task.
+
+Cost: one transaction (BEGIN, lock + close, grant, COMMIT: four round trips)
+per slice, i.e. well under one round trip per DO request under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from order_service.provisioning.budget_sql import (
+    CLOSE_SQL,
+    CREATE_ROW_SQL,
+    GRANT_SQL,
+    LOCK_SQL,
+    NOTIFY_CHANNEL,
+    PAUSE_SQL,
+)
+from order_service.provisioning.rate_budget import RateBudget
+
+__all__ = ["SharedRateBudget"]
+
+logger = logging.getLogger("order_service.provisioning.budget")
+
+# A slice older than this is no longer closed by a later grant: it either was
+# closed when it ran out of time, or was fully used (closing only tightens it).
+# Keeping closes recent also keeps them clear of the purge below, so a close
+# and a purge never wait on each other's row locks.
+_CLOSE_MAX_AGE_S = 30.0
+# Grants are deleted this long after they left the longest window.
+_PURGE_MARGIN_S = 300.0
+# Longest single sleep while waiting for the shared budget: tokens handed back
+# by other processes are noticed within this time.
+_MAX_POLL_S = 2.0
+# Listener reconnect back-off after the notification connection is lost.
+_LISTEN_RETRY_S = 5.0
+
+
+@dataclass
+class Slice:
+    """Tokens of one grant held by this process."""
+
+    grant_id: int
+    count: int
+    requested_at: float  # local clock, taken before the grant was asked for
+    deadline: float  # local clock: no token of this slice is sent after it
+    used: int = 0
+    last_use: float = 0.0
+    closed: bool = False
+
+    @property
+    def left(self) -> int:
+        return self.count - self.used
+
+    def close_args(self) -> tuple[int, int, float]:
+        """(grant id, tokens sent, seconds from the request to the last send).
+
+        Measured from *before* the request, so it is at least the true time
+        from ``granted_at`` to the last send: the closed row never understates.
+        """
+        last_s = max(0.0, self.last_use - self.requested_at) if self.used else 0.0
+        return self.grant_id, self.used, last_s
+
+
+@dataclass
+class GrantAnswer:
+    grant_id: int | None
+    count: int
+    wait_s: float
+    minute_used: int
+    hour_used: int
+
+
+class SharedRateBudget(RateBudget):
+    """A :class:`RateBudget` whose windows are shared through PostgreSQL.
+
+    The inherited in-memory windows still record this process's own sends (for
+    ``in_window_minute``/``in_window_hour``) and its local pause; the database
+    decides how many sends all processes together may make.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        owner: str,
+        per_minute: int = 225,
+        per_hour: int = 4750,
+        *,
+        skew_s: float = 2.0,
+        minute_s: float = 60.0,
+        hour_s: float = 3600.0,
+        slice_max: int | None = None,
+        slice_ttl_s: float = 2.0,
+        listen: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(
+            per_minute,
+            per_hour,
+            skew_s=skew_s,
+            minute_s=minute_s,
+            hour_s=hour_s,
+            clock=clock,
+            wall_clock=wall_clock,
+            sleep=sleep,
+        )
+        if slice_ttl_s <= 0:
+            raise ValueError("slice_ttl_s must be positive")
+        self._engine = engine
+        self._owner = owner[:128]
+        self._per_minute = per_minute
+        self._per_hour = per_hour
+        self._minute_span = minute_s + skew_s
+        self._hour_span = hour_s + skew_s
+        self.slice_max = slice_max if slice_max is not None else max(1, min(10, per_minute // 20))
+        self.slice_ttl_s = slice_ttl_s
+        self._listen = listen
+        self._slice: Slice | None = None
+        self._to_close: list[Slice] = []
+        self._waiting = 0
+        self._background: set[asyncio.Task[None]] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self._closing = False
+        #: What the last grant saw in the shared windows (metrics, tests).
+        self.shared_minute_used = 0
+        self.shared_hour_used = 0
+        #: Transactions this budget ran against the ledger (grants, closes, pauses).
+        self.transactions = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"SharedRateBudget(owner={self._owner!r}, per_minute={self._per_minute}, "
+            f"per_hour={self._per_hour}, slice_max={self.slice_max})"
+        )
+
+    # ------------------------------------------------------------ interface
+
+    async def acquire(self) -> None:
+        """Wait until a request may be sent by this process and all others."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        self._start_listener()
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = self._clock()
+                    if (wait_s := self._wait_s(now)) > 0:  # local pause (or own windows)
+                        await self._sleep(wait_s)
+                        continue
+                    held = self._slice
+                    if held is not None and held.left > 0 and now < held.deadline:
+                        held.used += 1
+                        held.last_use = now
+                        self._minute.sends.append(now)
+                        self._hour.sends.append(now)
+                        return
+                    if (wait_s := await self._take_slice()) > 0:
+                        await self._sleep(min(wait_s, _MAX_POLL_S))
+        finally:
+            self._waiting -= 1
+
+    async def aclose(self) -> None:
+        """Stop listening and hand back what this process still holds."""
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        held = self._slice
+        if held is not None and not held.closed and held.left > 0:
+            held.closed = True
+            with contextlib.suppress(Exception):
+                await self._close_slice(held)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # ------------------------------------------------------------ pauses
+
+    def _block_until(self, deadline: float) -> None:
+        """A pause from ``pause_for``/``observe``: apply here, share with the rest."""
+        super()._block_until(deadline)
+        seconds = deadline - self._clock()
+        if seconds > 0 and not self._closing:
+            self._spawn(self._publish_pause(seconds))
+
+    def _block_locally(self, seconds: float) -> None:
+        if math.isfinite(seconds) and seconds > 0:
+            super()._block_until(self._clock() + seconds)
+
+    async def _publish_pause(self, seconds: float) -> None:
+        async with self._engine.begin() as connection:
+            self.transactions += 1
+            await connection.execute(PAUSE_SQL, {"seconds": seconds, "channel": NOTIFY_CHANNEL})
+
+    # ------------------------------------------------------------ slices
+
+    def _want(self) -> int:
+        """Tokens to ask for: what waits now, or what the last slice-time used."""
+        now = self._clock()
+        recent = sum(1 for sent in reversed(self._minute.sends) if sent > now - self.slice_ttl_s)
+        return max(1, min(self.slice_max, max(self._waiting, recent)))
+
+    async def _take_slice(self) -> float:
+        """Ask the ledger for a slice; returns seconds to wait when none was given."""
+        previous = self._slice
+        if previous is not None and not previous.closed:
+            previous.closed = True
+            self._to_close.append(previous)
+        now = self._clock()
+        closes = [s for s in self._to_close if now - s.requested_at < _CLOSE_MAX_AGE_S]
+        self._to_close = []
+        want = self._want()
+        answer = await self._grant(want, [s.close_args() for s in closes], requested_at=now)
+        self.shared_minute_used = answer.minute_used
+        self.shared_hour_used = answer.hour_used
+        if answer.count > 0 and answer.grant_id is not None:
+            granted = Slice(answer.grant_id, answer.count, now, now + self.slice_ttl_s)
+            self._slice = granted
+            asyncio.get_running_loop().call_later(self.slice_ttl_s, self._on_slice_timeout, granted)
+            return 0.0
+        self._slice = None
+        return max(answer.wait_s, 0.01)
+
+    async def _grant(
+        self, want: int, closes: list[tuple[int, int, float]], *, requested_at: float
+    ) -> GrantAnswer:
+        """One transaction: close finished slices, lock, take up to ``want`` tokens."""
+        ids, used, last_s = [list(column) for column in zip(*closes, strict=True)] or [[], [], []]
+        async with self._engine.begin() as connection:
+            self.transactions += 1
+            locked = await connection.execute(
+                LOCK_SQL, {"ids": ids, "used": used, "last_s": last_s}
+            )
+            if locked.first() is None:  # first use of a fresh database
+                await connection.execute(CREATE_ROW_SQL)
+                await connection.execute(LOCK_SQL, {"ids": [], "used": [], "last_s": []})
+            row = (
+                await connection.execute(
+                    GRANT_SQL,
+                    {
+                        "owner": self._owner,
+                        "want": want,
+                        "per_minute": self._per_minute,
+                        "per_hour": self._per_hour,
+                        "minute_span": self._minute_span,
+                        "hour_span": self._hour_span,
+                        "ttl": self.slice_ttl_s,
+                        "purge_after": self._hour_span + _PURGE_MARGIN_S,
+                    },
+                )
+            ).one()
+        paused_s = float(row.paused_s or 0)
+        if paused_s > 0:
+            # Another process's pause we may not have heard of (missed NOTIFY).
+            self._block_locally(paused_s)
+        wait_s = max(paused_s, float(row.minute_wait_s or 0), float(row.hour_wait_s or 0))
+        return GrantAnswer(
+            grant_id=row.grant_id,
+            count=int(row.n),
+            wait_s=wait_s,
+            minute_used=int(row.minute_used),
+            hour_used=int(row.hour_used),
+        )
+
+    def _on_slice_timeout(self, held: Slice) -> None:
+        """The slice ran out of time: hand back its unused tokens at once."""
+        if held.closed or held.left <= 0 or self._closing:
+            return  # fully used ones are closed with the next grant
+        held.closed = True
+        if self._slice is held:
+            self._slice = None
+        self._spawn(self._close_slice(held))
+
+    async def _close_slice(self, held: Slice) -> None:
+        grant_id, used, last_s = held.close_args()
+        async with self._engine.begin() as connection:
+            self.transactions += 1
+            await connection.execute(CLOSE_SQL, {"id": grant_id, "used": used, "last_s": last_s})
+
+    # ------------------------------------------------------------ background
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        """Run a ledger write in the background, keeping a reference; log failures."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                logger.exception("DigitalOcean budget: background write failed")
+
+        try:
+            task = asyncio.get_running_loop().create_task(run())
+        except RuntimeError:  # no running loop (a sync caller outside asyncio)
+            if asyncio.iscoroutine(work):
+                work.close()
+            return
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _start_listener(self) -> None:
+        if self._listen and self._listener is None and not self._closing:
+            self._listener = asyncio.get_running_loop().create_task(
+                self._listen_loop(), name="do-budget-listener"
+            )
+
+    async def _listen_loop(self) -> None:
+        """Hear other processes' pauses at once (NOTIFY), reconnecting when cut off."""
+        import asyncpg
+
+        url = self._engine.url.set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        while not self._closing:
+            connection: Any = None
+            lost = asyncio.Event()
+            try:
+                connection = await asyncpg.connect(dsn, timeout=10)
+                connection.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("DigitalOcean budget: pause listener lost (%s); retrying", exc)
+            finally:
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(connection.close(timeout=2))
+            await asyncio.sleep(_LISTEN_RETRY_S)
+
+    def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            seconds = float(payload)
+        except ValueError:
+            return
+        self._block_locally(seconds)
