@@ -21,6 +21,7 @@ from order_service.config import Settings
 from order_service.db import create_engine, create_sessionmaker
 from order_service.docs import install_docs
 from order_service.errors import install_error_handlers
+from order_service.events import router as events_router
 from order_service.middleware import RequestContextMiddleware
 from order_service.orders import internal_router, router
 from order_service.orders.idempotency import IdempotencyStore
@@ -110,6 +111,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router.router)
     app.include_router(internal_router.router)
+    app.include_router(events_router.router)
     app.include_router(health.router)
     install_docs(app, title=TITLE)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -50,3 +50,29 @@ def record_do_response(operation: str, status: int) -> None:
     DO_REQUESTS.labels(operation, str(status)).inc()
     if status == 429:
         DO_RATE_LIMITED.inc()
+
+
+# --- webhooks (SPEC section 11) ---
+WEBHOOK_DELIVERIES = Counter(
+    "order_service_webhook_deliveries_total",
+    "Webhook deliveries that ended, by outcome (delivered, failed)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "order_service_webhook_attempts_total",
+    "Webhook delivery attempts by result (2xx, 3xx, 4xx, 5xx, timeout, error)",
+    ["result"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "order_service_webhook_event_to_delivery_seconds",
+    "From an event's creation to its successful delivery",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 36000),
+)
+WEBHOOK_DELIVERIES_PENDING = Gauge(
+    "order_service_webhook_deliveries_pending",
+    "Webhook deliveries not finished yet (all processes; refreshed every few seconds)",
+)
+WEBHOOK_IN_FLIGHT = Gauge(
+    "order_service_webhook_deliveries_in_flight",
+    "Webhook deliveries this process is sending right now",
+)

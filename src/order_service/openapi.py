@@ -13,6 +13,7 @@ from order_service.errors import (
     AppError,
     CatalogUnavailable,
     DatabaseUnavailable,
+    DeliveryNotFound,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidCoupon,
@@ -26,6 +27,7 @@ from order_service.errors import (
     TooManyUnpaidOrders,
     Unauthorized,
     ValidationFailed,
+    WebhookNotFound,
 )
 from order_service.orders.schemas import ErrorEnvelope
 
@@ -56,6 +58,8 @@ _ERRORS: dict[type[AppError], tuple[str, dict[str, Any]]] = {
     Unauthorized: ("missing, invalid or expired credentials", {}),
     OrderAccessDenied: ("the order belongs to another user", {}),
     OrderNotFound: ("no order with that id (a malformed id too)", {}),
+    WebhookNotFound: ("no webhook endpoint with that id (a malformed id too)", {}),
+    DeliveryNotFound: ("no delivery with that id for this endpoint (a malformed id too)", {}),
     OrderStatusConflict: ("the order's status does not allow this", {}),
     PaymentStatusConflict: ("the order no longer awaits payment", {}),
     IdempotencyKeyInUse: ("the first request with this key is still running; retry shortly", {}),
