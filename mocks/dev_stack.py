@@ -27,6 +27,7 @@ import argparse
 import collections
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
@@ -417,14 +418,28 @@ class DevStack:
         self.out = out or Output()
         self.children: list[Child] = []
         self.stop_signal: int | None = None
-        self._wake = threading.Event()
+        # Woken by the signal itself: Python writes each signal's number to
+        # this pipe at C level (signal.set_wakeup_fd), so the handler below
+        # needs no lock. A handler that took one (threading.Event.set) could
+        # deadlock on a lock the main thread held when the signal arrived.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
 
     # -- signals
 
     def _on_signal(self, signum: int, _frame: object) -> None:
+        # Runs in the main thread between any two bytecodes: only a plain assignment.
         if self.stop_signal is None:
             self.stop_signal = signum
-        self._wake.set()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait `seconds`, or less if a signal arrives."""
+        readable, _, _ = select.select([self._wake_r], [], [], seconds)
+        if readable:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._wake_r, 512):
+                    pass
 
     def _check_stop(self) -> None:
         if self.stop_signal is not None:
@@ -509,7 +524,7 @@ class DevStack:
                     pending.remove(child)
             if pending and time.monotonic() > deadline:
                 return pending[0]
-            self._wake.wait(0.2)
+            self._sleep(0.2)
         return None
 
     def _report_failure(self, child: Child, timeout: float) -> None:
@@ -542,9 +557,16 @@ class DevStack:
             self.out.say(f"{child.name} stopped ({describe_exit(code)})")
 
     def run(self) -> int:
-        args = self.args
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
+        try:
+            return self._run()
+        finally:
+            signal.set_wakeup_fd(-1)
+
+    def _run(self) -> int:
+        args = self.args
         config = self._config()
         for line in describe_config(config):
             self.out.say(line)
@@ -644,7 +666,12 @@ class DevStack:
 
     def _print_ready(self, config: StackConfig, probe_host: str, service_port: int) -> None:
         base = f"http://{probe_host}:{service_port}"
-        catalog, digitalocean, service = self.children
+        children = {child.name: child for child in self.children}
+        catalog, digitalocean, service = (
+            children["catalog"],
+            children["digitalocean"],
+            children["service"],
+        )
         self.out.say("")
         self.out.say("all three are up:")
         self.out.say(
@@ -680,7 +707,7 @@ class DevStack:
                     self.out.say("stopping the others")
                     self.stop_children()
                     return 1
-            self._wake.wait(0.5)
+            self._sleep(0.5)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

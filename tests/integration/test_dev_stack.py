@@ -13,12 +13,21 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from mocks.catalog_service.data import IMAGE_UBUNTU_ID, PLAN_BASIC_ID
-from mocks.dev_stack import DEV_DEFAULTS, redact_url, resolve_config
+from mocks.dev_stack import (
+    DEV_DEFAULTS,
+    DevStack,
+    Output,
+    parse_args,
+    port_in_use,
+    redact_url,
+    resolve_config,
+)
 from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -265,3 +274,68 @@ def test_when_a_child_dies_the_others_are_stopped(stack: StackProcess) -> None:
     assert re.search(r"catalog \(pid \d+\) exited: ended by SIGKILL", stack.output())
     for name, pid in pids.items():
         assert _gone(pid), f"{name} (pid {pid}) is still running"
+
+
+# ------------------------------------------------------------------ signals at any moment
+
+
+def test_the_signal_handler_calls_nothing_that_could_take_a_lock() -> None:
+    # A handler runs in the main thread wherever it was interrupted; one that
+    # takes a lock (threading.Event.set did) deadlocks if that thread held it.
+    stack = DevStack(parse_args([]), out=Output())
+    calls: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_name != "_on_signal":
+            calls.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}")
+        elif event == "c_call":
+            calls.append(getattr(arg, "__qualname__", repr(arg)))
+
+    sys.setprofile(profile)
+    try:
+        stack._on_signal(signal.SIGTERM, None)
+        stack._on_signal(signal.SIGINT, None)
+    finally:
+        sys.setprofile(None)
+    assert [c for c in calls if c != "setprofile"] == []
+    assert stack.stop_signal == signal.SIGTERM  # the first one counts
+
+
+# The moments of start-up a signal can arrive at (None: right after the process started).
+SIGNAL_POINTS = {
+    "at once": None,
+    "while migrating": r"migrating the database",
+    "while the children start": r"started service \(pid",
+    "during the walkthrough": r"all three are up:",
+    "once ready": r"Press Ctrl-C to stop all three",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM])
+@pytest.mark.parametrize("point", list(SIGNAL_POINTS))
+def test_a_signal_at_any_point_of_start_up_stops_everything(
+    stack: StackProcess, ports: dict[str, int], point: str, signum: int
+) -> None:
+    pattern = SIGNAL_POINTS[point]
+    if pattern is not None:
+        stack.wait_for(pattern, timeout=60)
+    stack.proc.send_signal(signum)
+    code = stack.drain(timeout=40)
+    # Before its handler is installed, the default action ends the process.
+    assert code in (0, -signum), stack.output()
+    for name, pid in _pids(stack).items():
+        assert _wait_gone(pid), f"{name} (pid {pid}) is still running:\n{stack.output()}"
+    for what, port in ports.items():
+        assert not port_in_use("127.0.0.1", port), f"{what} port {port} is still taken"
+    if pattern is not None and code == 0:
+        assert "all stopped" in stack.output()
+
+
+def _wait_gone(pid: int, timeout: float = 5) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _gone(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
