@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,31 @@ from bench import api, load, report, seed, stack
 from bench.infra import REPO, RESULTS_DIR, Proc, log, machine, stopping, workdir
 
 STORM_SIZES = (100, 500)
+# The largest storm also runs with this many processes on one database (issue 11).
+STORM_PROCESSES = (1, 3)
 MEMORY_TASKS = 1000
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class StormRun:
+    orders: int
+    processes: int
+    kill_after_s: float | None = None
+
+
+def storm_plan(args: argparse.Namespace) -> list[StormRun]:
+    """100 and 500 orders with one process, 500 with three (and the kill run when asked)."""
+    sizes = args.storm_sizes or ((STORM_SIZES[0],) if args.quick else STORM_SIZES)
+    counts = sorted(set(args.storm_processes))
+    runs = [StormRun(size, 1) for size in sizes] if 1 in counts else []
+    runs += [StormRun(max(sizes), p) for p in counts if p > 1]
+    if args.storm_kill_after is not None and counts[-1] > 1:
+        runs.append(StormRun(max(sizes), counts[-1], args.storm_kill_after))
+    return runs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +104,25 @@ def _parser() -> argparse.ArgumentParser:
         help="memory: also measure 1,000 orders paid at once through the API (+100 s)",
     )
     parser.add_argument("--no-render", action="store_true", help="leave docs/benchmarks.md alone")
+    parser.add_argument(
+        "--storm-sizes",
+        type=_ints,
+        help="storm: orders paid at once, comma-separated (default 100,500; quick 100)",
+    )
+    parser.add_argument(
+        "--storm-processes",
+        type=_ints,
+        default=STORM_PROCESSES,
+        help="storm: every size runs with 1 process, the largest also with each other count "
+        "here (default 1,3)",
+    )
+    parser.add_argument(
+        "--storm-kill-after",
+        type=float,
+        metavar="SECONDS",
+        help="storm: one more run of the largest size with the most processes, SIGKILLing one "
+        "of them this long after the payments were sent (once all are answered)",
+    )
     return parser
 
 
@@ -244,12 +288,20 @@ def _logging_runs(
 def phase_storm(args: argparse.Namespace, setup: Setup, src: str | None = None) -> dict[str, Any]:
     from bench.storm import run_storm
 
-    sizes = (STORM_SIZES[0],) if args.quick else STORM_SIZES
+    # Setup seeded one pool of fresh orders for all the runs (see main): each takes its own.
+    pool = [i for ids in setup.seeded.storm_ids.values() for i in ids]
     results = []
-    for size in sizes:
+    for run in storm_plan(args):
+        ids, pool = pool[: run.orders], pool[run.orders :]
         results.append(
             run_storm(
-                setup.dir, setup.catalog, setup.seeded.storm_ids[size], setup.user_ids_file, src=src
+                setup.dir,
+                setup.catalog,
+                ids,
+                setup.user_ids_file,
+                src=src,
+                processes=run.processes,
+                kill_after_s=run.kill_after_s,
             )
         )
     return {"storms": results}
@@ -403,7 +455,7 @@ def main() -> int:
         payable = int(700 * (args.duration + 1) * 2 * args.reps * 3 * 1.3) + 3000
     setup = Setup(
         payable=payable,
-        storms=STORM_SIZES if {"storm"} & set(phases) else (),
+        storms=(sum(r.orders for r in storm_plan(args)),) if "storm" in phases else (),
         memory=2 * MEMORY_TASKS if "memory" in phases else 0,
     )
     # storm and memory can run a patched service too (results then get the label).

@@ -11,6 +11,7 @@ from bench.infra import BENCH_DIR, REPO, RESULTS_DIR, log
 
 DOC = REPO / "docs" / "benchmarks.md"
 ANALYSIS = BENCH_DIR / "analysis.md"
+STORM_PICTURE = "storm.png"  # next to the rendered doc
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -146,43 +147,86 @@ def _api_tables(result: dict[str, Any]) -> list[str]:
 
 def _storm_table(result: dict[str, Any], label: str = "") -> list[str]:
     out = [
-        "| orders paid at once | all ACTIVE after | lower bound: DO 250/min | lower bound: our "
-        "budget 225/min | DO requests / droplet | 429s | droplets / order | GET detail p99 "
-        "idle -> storm (first 10 s) | x idle |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| orders paid at once | processes | all ACTIVE after | lower bound: our budget "
+        "225/min | lower bound: DO 250/min | DO requests / droplet | 429s | busiest rolling "
+        "minute (goal <= 250) | droplets / order | GET detail p99 idle -> storm (first 10 s) | "
+        "x idle |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for storm in result["storms"]:
         bound = storm["lower_bound"]
         out.append(
-            f"| {storm['orders']}{label} | {storm['seconds_to_all_active']:.1f} s"
+            f"| {storm['orders']}{label} | {_processes(storm)} | "
+            f"{storm['seconds_to_all_active']:.1f} s"
             f"{'' if storm['all_active'] else ' (NOT all: ' + str(storm['active']) + ')'} | "
+            f"{bound['our_budget_s']:.0f} s (**{storm['vs_budget_bound']:.2f}x**) | "
             f"{bound['do_limit_s']:.0f} s ({storm['vs_do_bound']:.2f}x) | "
-            f"{bound['our_budget_s']:.0f} s ({storm['vs_budget_bound']:.2f}x) | "
             f"{storm['do_requests_per_droplet']:.2f} ({storm['do_requests']}: "
-            f"{_routes(storm['do_requests_by_route'])}) | {storm['rate_limited_429']} | "
-            f"{storm['max_droplets_per_order']} | {storm['probe_idle']['p99_ms']:.1f} -> "
+            f"{_routes(storm['do_requests_by_route'])}) | **{storm['rate_limited_429']}** | "
+            f"{_busiest(storm)} | {storm['max_droplets_per_order']} | "
+            f"{storm['probe_idle']['p99_ms']:.1f} -> "
             f"{storm['probe_storm']['p99_ms']:.1f} ms ({storm['probe_first_10s']['p99_ms']:.1f}) | "
-            f"{storm['p99_storm_vs_idle']}x ({storm['p99_first_10s_vs_idle']}x) |"
+            f"**{storm['p99_storm_vs_idle']}x** ({storm['p99_first_10s_vs_idle']}x) |"
         )
     first = result["storms"][0]
     out += [
         "",
         f"Fake DigitalOcean: {first['boot_s']:g} s boot, 250 requests/min and 5,000/h per token "
-        f"(429 past them); service: one process, `PROVISIONING_POLL_INTERVAL_MS="
+        f"(429 past them); service: `order-service serve` processes on one database (the "
+        "processes column), each with `PROVISIONING_POLL_INTERVAL_MS="
         f"{first['poll_interval_ms']}`, `PROVISIONING_MAX_ATTEMPTS={first.get('max_attempts', 60)}`"
-        " (the default 300 s deadline), default rate budget (225/min). The orders exist before; "
-        "the clock starts when the harness sends all payments at once "
-        f"(100 connections). The probe is an open-loop GET order detail at "
-        f"{first['probe_rate_per_s']:g} req/s from its own process, 6 s idle right before the "
-        "storm, then until every order is ACTIVE. Payments: "
+        " (the default 300 s deadline) and the default rate budget (225/min). The orders exist "
+        "before; the clock starts when the harness sends all payments at once (100 connections "
+        "in all, spread round-robin over the processes). The probe is an open-loop GET order "
+        f"detail at {first['probe_rate_per_s']:g} req/s to the first process, from its own "
+        "process, 6 s idle right before the storm, then until every order is ACTIVE. A SIGKILLed "
+        "process is the last one, killed once every payment was answered. The busiest rolling "
+        "minute is the most requests the fake counted (429s included) between two samples of its "
+        "counter at most 60 s apart (sampled every "
+        f"{first.get('sample_interval_s', 0.25):g} s; in brackets the most any 60 s window can "
+        "hold given the gaps between samples). Payments: "
         + "; ".join(
-            f"{s['orders']}: {s['payments']['ok']} ok, {s['payments']['errors']} errors, "
-            f"all answered in {s['payments']['seconds']} s (p99 {s['payments']['p99_ms']} ms)"
+            f"{s['orders']} x {_processes(s)}: {s['payments']['ok']} ok, "
+            f"{s['payments']['errors']} errors, all answered in {s['payments']['seconds']} s "
+            f"(p99 {s['payments']['p99_ms']} ms)"
             for s in result["storms"]
         )
         + ".",
     ]
     return out
+
+
+def _processes(storm: dict[str, Any]) -> str:
+    text = str(storm.get("processes", 1))
+    kill = storm.get("kill")
+    return text + (f" (one SIGKILLed at {kill['at_s']:.0f} s)" if kill else "")
+
+
+def _busiest(storm: dict[str, Any]) -> str:
+    busiest = storm.get("busiest_minute")
+    if not busiest:
+        return "-"
+    return f"**{busiest['requests']}** ({busiest['upper']})"
+
+
+def _storm_picture(result: dict[str, Any], doc: Path) -> list[str]:
+    """docs/storm.png, drawn from the same results (needs the `bench` extra's matplotlib)."""
+    from bench.plot import draw_storms
+
+    picture = draw_storms(result["storms"], doc.parent / STORM_PICTURE)
+    if picture is None:
+        return []
+    return [
+        "",
+        f"![The largest storm over time: orders ACTIVE against the budget's lower bound, DO "
+        f"requests per rolling minute, probe p99 per 5 s]({STORM_PICTURE})",
+        "",
+        f"[`docs/{STORM_PICTURE}`]({STORM_PICTURE}): the largest storm of the run, with each "
+        "process count, on one time axis. Top: orders ACTIVE against the staircase of our "
+        "budget's lower bound. Middle: DO requests in the 60 s before each sample (x: samples "
+        "where the fake answered 429s). Bottom: the probe's GET p99 per 5 s (log scale), the "
+        "dotted lines at 2x each run's idle p99.",
+    ]
 
 
 def _routes(by_route: dict[str, int]) -> str:
@@ -359,7 +403,7 @@ def _compare_tables() -> list[str]:
     return out
 
 
-def render() -> Path:
+def render(doc: Path = DOC) -> Path:
     run = _load("run") or {}
     api_result = _load("api")
     storm = _load("storm")
@@ -409,6 +453,8 @@ def render() -> Path:
     lines += ["", sections.get("api", "").strip(), ""]
     lines += ["## 3. Provisioning storm", ""]
     lines += _storm_table(storm) if storm else ["_not measured in this run_"]
+    if storm:
+        lines += _storm_picture(storm, doc)
     old_storm = _baseline("storm")
     if old_storm:
         lines += ["", f"Before the fixes ({_baseline_note(old_storm)}, same harness):", ""]
@@ -430,13 +476,13 @@ def render() -> Path:
         lines += _full_run_comparison(old_api, api_result)
     lines += _patched_runs()
     lines += ["", sections.get("remaining", "").strip(), ""]
-    DOC.parent.mkdir(exist_ok=True)
+    doc.parent.mkdir(exist_ok=True)
     text = "\n".join(lines)
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
-    DOC.write_text(text.rstrip() + "\n")
-    log(f"wrote {DOC.relative_to(REPO)}")
-    return DOC
+    doc.write_text(text.rstrip() + "\n")
+    log(f"wrote {doc}")
+    return doc
 
 
 def _split_analysis(text: str) -> dict[str, str]:

@@ -1,36 +1,44 @@
 """Phase 3: a payment storm against the fake DigitalOcean enforcing DO's limits.
 
-N orders (created beforehand) are paid at once through the API; the harness
-then watches the database until every one is ACTIVE. Meanwhile a light
-open-loop probe (its own process) reads order details, and the same probe ran
-idle just before, so the storm's effect on the API is a ratio of two
-measurements of the same process minutes apart.
+N orders (created beforehand) are paid at once through the API of one or more
+`order-service serve` processes on the same database (payments spread
+round-robin over them); the harness then watches the database until every one
+is ACTIVE, sampling a timeline as it goes (orders ACTIVE, the fake's cumulative
+requests and 429s). Optionally one process is SIGKILLed mid-storm. Meanwhile a
+light open-loop probe (its own process) reads order details from the first
+process, and the same probe ran idle just before, so the storm's effect on the
+API is a ratio of two measurements of the same process minutes apart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from bench import seed, stack
+from bench import seed, stack, timeline
 from bench.infra import INTERNAL_API_KEY, REPO, CpuMeter, Proc, clean_env, db_url, log, rss_mib
 
 DO_PER_MINUTE = 250  # what the fake enforces, like DO
-BUDGET_PER_MINUTE = 225  # the service's default share (DIGITALOCEAN_RATE_PER_MINUTE)
+BUDGET_PER_MINUTE = 225  # the service's default budget (DIGITALOCEAN_RATE_PER_MINUTE)
 BUDGET_SKEW_S = 2.0  # RateBudget counts a send for 60 s + this skew
 PROBE_RATE = 50.0
 IDLE_S = 6.0
+SAMPLE_S = 0.25  # timeline sampling interval
+P99_BUCKET_S = 5.0
 
 
 def lower_bounds(n: int, boot_s: float) -> dict[str, float]:
@@ -45,11 +53,7 @@ def lower_bounds(n: int, boot_s: float) -> dict[str, float]:
     }
 
 
-def _percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))], 2)
+_percentile = timeline.percentile
 
 
 def window_stats(samples: list[list[float]], start: float, end: float) -> dict[str, Any]:
@@ -65,16 +69,18 @@ def window_stats(samples: list[list[float]], start: float, end: float) -> dict[s
     }
 
 
-async def _pay_all(url: str, ids: list[str]) -> dict[str, Any]:
+async def _pay_all(urls: str | list[str], ids: list[str]) -> dict[str, Any]:
+    """Pay every order at once (100 connections in all), order i through urls[i % len]."""
+    bases = [urls] if isinstance(urls, str) else urls
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     headers = {"X-API-Key": INTERNAL_API_KEY}
-    async with httpx.AsyncClient(base_url=url, limits=limits, headers=headers) as client:
+    async with httpx.AsyncClient(limits=limits, headers=headers) as client:
 
-        async def pay(order_id: str) -> tuple[int, float]:
+        async def pay(index: int, order_id: str) -> tuple[int, float]:
             began = time.perf_counter()
             try:
                 answer = await client.post(
-                    f"/api/v1/internal/orders/{order_id}/payment-status",
+                    f"{bases[index % len(bases)]}/api/v1/internal/orders/{order_id}/payment-status",
                     json={"status": "PAID", "notes": "storm"},
                     timeout=60,
                 )
@@ -83,27 +89,13 @@ async def _pay_all(url: str, ids: list[str]) -> dict[str, Any]:
                 status = 0
             return status, time.perf_counter() - began
 
-        results = await asyncio.gather(*(pay(i) for i in ids))
+        results = await asyncio.gather(*(pay(i, order_id) for i, order_id in enumerate(ids)))
     return {
         "ok": sum(1 for s, _ in results if s == 200),
         "errors": sum(1 for s, _ in results if s != 200),
         "p50_ms": _percentile([t * 1000 for _, t in results], 50),
         "p99_ms": _percentile([t * 1000 for _, t in results], 99),
     }
-
-
-async def _count(ids: list[str]) -> tuple[int, int]:
-    conn = await asyncpg.connect(db_url("postgresql"))
-    try:
-        row = await conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE status = 'ACTIVE') AS active, "
-            "count(*) FILTER (WHERE status = 'FAILED') AS failed "
-            "FROM orders WHERE id = ANY($1::uuid[])",
-            ids,
-        )
-        return int(row["active"]), int(row["failed"])
-    finally:
-        await conn.close()
 
 
 def _fake_stats(fake: Proc) -> dict[str, Any]:
@@ -136,6 +128,104 @@ def start_probe(service: Proc, ids_file: Path, out: Path) -> subprocess.Popen[by
     )
 
 
+@dataclass
+class _Watch:
+    """What the watcher saw: the timeline rows, the payments, the kill, the end."""
+
+    started: float
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    paid: dict[str, Any] = field(default_factory=dict)
+    paid_at: float = 0.0
+    finished: float = 0.0
+    active: int = 0
+    failed: int = 0
+    peak_rss: float = 0.0
+    kill: dict[str, Any] | None = None
+
+
+def _kill(proc: Proc) -> list[int]:
+    """SIGKILL a service process and its children: no shutdown, its leases stay taken."""
+    pids = proc.pids()
+    for pid in reversed(pids):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.process.wait(10)
+    return pids
+
+
+async def _storm(
+    services: list[Proc],
+    fake: Proc,
+    ids: list[str],
+    *,
+    timeout_s: float,
+    kill_after_s: float | None,
+) -> _Watch:
+    """Pay everything at once and, meanwhile and after, sample the timeline every SAMPLE_S."""
+    n = len(ids)
+    # Connected before the clock starts, so the first sample is taken at ~0 s (the baseline
+    # of the rolling minute) rather than after the payments took the event loop.
+    conn = await asyncpg.connect(db_url("postgresql"))
+    fake_client = httpx.AsyncClient(base_url=fake.url, timeout=5)
+    watch = _Watch(started=time.time())
+    pay_task = asyncio.create_task(_pay_all([s.url for s in services], ids))
+    try:
+        async with fake_client:
+            while True:
+                tick = time.time()
+                row = await conn.fetchrow(
+                    "SELECT count(*) FILTER (WHERE status = 'ACTIVE') AS active, "
+                    "count(*) FILTER (WHERE status = 'FAILED') AS failed "
+                    "FROM orders WHERE id = ANY($1::uuid[])",
+                    ids,
+                )
+                stats = (await fake_client.get("/_fake/stats")).json()
+                watch.active, watch.failed = int(row["active"]), int(row["failed"])
+                alive = [s for s in services if s.alive()]
+                for service in alive:
+                    with contextlib.suppress(OSError, RuntimeError):
+                        watch.peak_rss = max(watch.peak_rss, rss_mib(service.pid))
+                watch.rows.append(
+                    {
+                        "t_s": round(tick - watch.started, 3),
+                        "active": watch.active,
+                        "failed": watch.failed,
+                        "do_requests": int(stats["requests"]),
+                        "do_429": int(stats["rate_limited"]),
+                        "processes": len(alive),
+                    }
+                )
+                if pay_task.done() and not watch.paid_at:
+                    watch.paid, watch.paid_at = pay_task.result(), time.time()
+                # Kill only once every payment was answered: the storm measures the
+                # provisioning work a dead process leaves, not payments lost with it.
+                if (
+                    kill_after_s is not None
+                    and watch.kill is None
+                    and watch.paid_at
+                    and tick - watch.started >= kill_after_s
+                ):
+                    victim = services[-1]
+                    at = time.time() - watch.started
+                    pids = _kill(victim)
+                    watch.kill = {"process": victim.name, "pids": pids, "at_s": round(at, 2)}
+                    log(f"storm: SIGKILLed {victim.name} (pids {pids}) at {at:.1f}s")
+                if watch.paid_at and watch.active + watch.failed >= n:
+                    break
+                if tick - watch.started >= timeout_s:
+                    log(f"storm: timeout after {timeout_s:.0f}s ({watch.active}/{n} ACTIVE)")
+                    break
+                await asyncio.sleep(max(0.0, SAMPLE_S - (time.time() - tick)))
+    finally:
+        await conn.close()
+        if not pay_task.done():
+            pay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pay_task
+    watch.finished = time.time()
+    return watch
+
+
 def run_storm(
     workdir: Path,
     catalog: Proc,
@@ -146,67 +236,86 @@ def run_storm(
     poll_ms: int = 1000,
     src: str | None = None,
     timeout_s: float | None = None,
+    processes: int = 1,
+    kill_after_s: float | None = None,
 ) -> dict[str, Any]:
+    """The storm with `processes` service processes on one database; with
+    `kill_after_s` (and processes >= 2) the last one is SIGKILLed that long after
+    the payments were sent (at the earliest once all were answered)."""
+    if kill_after_s is not None and processes < 2:
+        raise ValueError("killing a process mid-storm needs processes >= 2")
     n = len(ids)
     bounds = lower_bounds(n, boot_s)
     timeout_s = timeout_s or bounds["our_budget_s"] * 2.5 + 60
+    tag = f"{n}-{processes}p" + ("-kill" if kill_after_s is not None else "")
     seed.retire_unfinished_tasks()
     fake = stack.start_fake_do(workdir, boot_seconds=boot_s, per_minute=DO_PER_MINUTE)
-    service = stack.start_service(
-        workdir,
-        stack.service_env(
-            catalog,
-            fake,
-            provisioning_poll_interval_ms=str(poll_ms),
-            # The default deadline (5 s x 60 = 300 s) at the faster poll interval: the
-            # deadline counts from the create intent, which is recorded before the
-            # wait for the rate budget (see docs/benchmarks.md, section 3).
-            provisioning_max_attempts=str(int(300_000 / poll_ms)),
-        ),
-        src=src,
-        name=f"service-storm-{n}",
+    env = stack.service_env(
+        catalog,
+        fake,
+        provisioning_poll_interval_ms=str(poll_ms),
+        # The default deadline (5 s x 60 = 300 s) at the faster poll interval.
+        provisioning_max_attempts=str(int(300_000 / poll_ms)),
     )
-    probe_out = workdir / f"probe-{n}.json"
+    services: list[Proc] = []
+    probe_out = workdir / f"probe-{tag}.json"
     try:
-        probe = start_probe(service, user_ids_file, probe_out)
+        for index in range(processes):
+            name = f"service-storm-{tag}" + (f"-{index + 1}" if processes > 1 else "")
+            services.append(stack.start_service(workdir, env, src=src, name=name))
+        probe = start_probe(services[0], user_ids_file, probe_out)
         time.sleep(IDLE_S + 1)  # one second for the probe to start
-        meter = CpuMeter({"server": service.pids, "fake_do": fake.pids})
+        meter = CpuMeter(
+            {"server": lambda: [p for s in services for p in s.pids()], "fake_do": fake.pids}
+        )
         meter.start()
-        started = time.time()
-        log(f"storm: paying {n} orders at once")
-        paid = asyncio.run(_pay_all(service.url, ids))
-        paid_at = time.time()
-        active = failed = 0
-        peak_rss = rss_mib(service.pid)
-        while time.time() - started < timeout_s:
-            active, failed = asyncio.run(_count(ids))
-            peak_rss = max(peak_rss, rss_mib(service.pid))
-            if active + failed >= n:
-                break
-            time.sleep(0.25)
-        finished = time.time()
+        log(f"storm: paying {n} orders at once over {processes} process(es)")
+        watch = asyncio.run(
+            _storm(services, fake, ids, timeout_s=timeout_s, kill_after_s=kill_after_s)
+        )
         cpu = meter.stop()
         probe.send_signal(signal.SIGTERM)
         probe.wait(60)
         samples = json.loads(probe_out.read_text())
         stats = _fake_stats(fake)
     finally:
-        service.stop()
+        for service in services:
+            service.stop()
         fake.stop()
+    return _result(n, processes, boot_s, poll_ms, bounds, watch, samples, stats, cpu)
+
+
+def _result(
+    n: int,
+    processes: int,
+    boot_s: float,
+    poll_ms: int,
+    bounds: dict[str, float],
+    watch: _Watch,
+    samples: list[list[float]],
+    stats: dict[str, Any],
+    cpu: dict[str, float],
+) -> dict[str, Any]:
+    started, finished = watch.started, watch.finished
     elapsed = finished - started
     idle = window_stats(samples, started - IDLE_S, started)
     during = window_stats(samples, started, finished)
     burst = window_stats(samples, started, min(finished, started + 10))
+    busiest = timeline.busiest_minute([(r["t_s"], r["do_requests"]) for r in watch.rows])
     result = {
         "orders": n,
+        "processes": processes,
+        "kill": watch.kill,
         "boot_s": boot_s,
         "poll_interval_ms": poll_ms,
         "max_attempts": int(300_000 / poll_ms),
-        "all_active": active == n,
-        "active": active,
-        "failed": failed,
+        "all_active": watch.active == n,
+        "active": watch.active,
+        "failed": watch.failed,
         "seconds_to_all_active": round(elapsed, 1),
-        "payments": paid | {"seconds": round(paid_at - started, 2)},
+        # Unanswered payments (a timeout before all were answered) count as errors.
+        "payments": (watch.paid or {"ok": 0, "errors": n, "p50_ms": 0.0, "p99_ms": 0.0})
+        | {"seconds": round((watch.paid_at or finished) - started, 2)},
         "lower_bound": bounds,
         "vs_do_bound": round(elapsed / bounds["do_limit_s"], 2),
         "vs_budget_bound": round(elapsed / bounds["our_budget_s"], 2),
@@ -214,6 +323,7 @@ def run_storm(
         "do_requests_by_route": stats["by_route"],
         "do_requests_per_droplet": round(stats["requests"] / n, 2),
         "rate_limited_429": stats["rate_limited"],
+        "busiest_minute": busiest,
         "droplets": stats["droplets"],
         "max_droplets_per_order": stats["max_droplets_per_order_tag"],
         "probe_rate_per_s": PROBE_RATE,
@@ -227,11 +337,20 @@ def run_storm(
             round(burst["p99_ms"] / idle["p99_ms"], 2) if idle["p99_ms"] else None
         ),
         "cpu_pct": cpu,
-        "peak_rss_mib": round(peak_rss, 1),
+        "peak_rss_mib": round(watch.peak_rss, 1),
+        "sample_interval_s": SAMPLE_S,
+        "timeline": watch.rows,
+        # From one bucket before the storm: the probe's own first second is not idle latency.
+        "probe_p99_timeline": timeline.p99_buckets(
+            [s for s in samples if s[0] >= started - P99_BUCKET_S], started, P99_BUCKET_S
+        ),
     }
+    killed = f", {watch.kill['process']} SIGKILLed at {watch.kill['at_s']}s" if watch.kill else ""
     log(
-        f"storm {n}: all ACTIVE in {elapsed:.1f}s (bounds {bounds}); DO requests "
+        f"storm {n} x {processes} process(es){killed}: "
+        f"{watch.active}/{n} ACTIVE in {elapsed:.1f}s (bounds {bounds}); DO requests "
         f"{stats['requests']} ({result['do_requests_per_droplet']}/droplet), 429s "
-        f"{stats['rate_limited']}; probe p99 idle {idle['p99_ms']} ms, storm {during['p99_ms']} ms"
+        f"{stats['rate_limited']}, busiest minute {busiest['requests']} (<= {busiest['upper']}); "
+        f"probe p99 idle {idle['p99_ms']} ms, storm {during['p99_ms']} ms"
     )
     return result

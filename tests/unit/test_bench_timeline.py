@@ -1,0 +1,85 @@
+"""The storm benchmark's arithmetic (bench/timeline.py) and its storm plan (bench/__main__.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from bench import timeline
+from bench.__main__ import StormRun, storm_plan
+
+
+def test_busiest_minute_counts_requests_between_samples_at_most_60s_apart() -> None:
+    # 4 requests per second for 100 s, sampled every 0.5 s.
+    points = [(k * 0.5, int(k * 0.5 * 4)) for k in range(201)]
+    busiest = timeline.busiest_minute(points)
+    assert busiest["requests"] == 240
+    assert busiest["max_gap_s"] == 0.5
+    # The widest window between samples is 61 s: 4 more requests at most.
+    assert busiest["upper"] == 244
+
+
+def test_busiest_minute_finds_a_burst_and_when_it_ended() -> None:
+    points = [(0.0, 0), (10.0, 0), (11.0, 300), (80.0, 310), (150.0, 320)]
+    busiest = timeline.busiest_minute(points)
+    assert busiest["requests"] == 300
+    assert busiest["ending_at_s"] == 11.0
+
+
+def test_busiest_minute_of_a_single_sample_is_zero() -> None:
+    assert timeline.busiest_minute([(0.0, 5)])["requests"] == 0
+
+
+def test_rolling_minute_subtracts_the_count_60s_earlier() -> None:
+    points = [(0.0, 0), (30.0, 100), (60.0, 150), (90.0, 160), (125.0, 170)]
+    assert timeline.rolling_minute(points) == [
+        (0.0, 0),
+        (30.0, 100),
+        (60.0, 150),  # the baseline sample is exactly 60 s before
+        (90.0, 60),
+        (125.0, 20),  # latest sample at or before 65 s is the one at 60 s
+    ]
+
+
+def test_p99_buckets_group_by_time_relative_to_the_start() -> None:
+    started = 1000.0
+    samples = [[995.0, 5.0, 200], [999.9, 7.0, 200], [1001.0, 50.0, 200], [1004.0, 40.0, 500]]
+    buckets = timeline.p99_buckets(samples, started, bucket_s=5.0)
+    assert [b["t_s"] for b in buckets] == [-5.0, 0.0]
+    assert buckets[0]["requests"] == 2 and buckets[0]["p99_ms"] == 7.0
+    assert buckets[1]["errors"] == 1 and buckets[1]["p99_ms"] == 50.0
+
+
+def test_budget_staircase_steps_every_window_after_the_boot() -> None:
+    stairs = timeline.budget_staircase(500, 2.0, 225, 62.0, 200.0)
+    # 225 ACTIVE at 2 s, 450 at 64 s, all 500 at 126 s: the harness's lower bound.
+    steps = [(t, c) for (t, c), (_, before) in zip(stairs[1:], stairs, strict=False) if c > before]
+    assert steps == [(2.0, 225), (64.0, 450), (126.0, 500)]
+    assert stairs[-1] == (200.0, 500)
+
+
+def _args(**changes: object) -> argparse.Namespace:
+    defaults = {
+        "quick": False,
+        "storm_sizes": None,
+        "storm_processes": (1, 3),
+        "storm_kill_after": None,
+    }
+    return argparse.Namespace(**(defaults | changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "plan"),
+    [
+        ({}, [StormRun(100, 1), StormRun(500, 1), StormRun(500, 3)]),
+        ({"quick": True}, [StormRun(100, 1), StormRun(100, 3)]),
+        (
+            {"storm_sizes": (30,), "storm_kill_after": 5.0},
+            [StormRun(30, 1), StormRun(30, 3), StormRun(30, 3, 5.0)],
+        ),
+        ({"storm_processes": (1,), "storm_kill_after": 5.0}, [StormRun(100, 1), StormRun(500, 1)]),
+    ],
+)
+def test_storm_plan(changes: dict[str, object], plan: list[StormRun]) -> None:
+    assert storm_plan(_args(**changes)) == plan
