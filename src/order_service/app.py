@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from order_service import health, housekeeping
+from order_service.actions import router as actions_router
 from order_service.auth import JWTVerifier
 from order_service.background import Background, Transports, start_background
 from order_service.catalog.client import CatalogClient
@@ -111,6 +112,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router.router)
     app.include_router(internal_router.router)
+    app.include_router(actions_router.router)
+    app.include_router(actions_router.internal_router)
     app.include_router(events_router.router)
     app.include_router(health.router)
     install_docs(app, title=TITLE)

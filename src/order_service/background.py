@@ -56,12 +56,20 @@ async def start_background(
     background = Background()
     try:
         if settings.provisioning_enabled:
-            from order_service.provisioning.runtime import start_provisioner
-
-            background.provisioner = await start_provisioner(
-                settings, sessionmaker, transports.digitalocean
+            from order_service.actions.runtime import start_actions
+            from order_service.provisioning.runtime import (
+                ClosingClient,
+                build_client,
+                start_provisioner,
             )
+
+            # One DO client (one rate budget) for every DO side effect of the
+            # process; added first, so it is closed after the duties using it.
+            client = build_client(settings, sessionmaker, transports.digitalocean)
+            background.add("digitalocean", ClosingClient(client))
+            background.provisioner = await start_provisioner(settings, sessionmaker, client=client)
             background.add("provisioning", background.provisioner)
+            background.add("actions", start_actions(settings, sessionmaker, client))
         # v1.1 duties register here, each behind its own setting.
     except BaseException:
         await background.stop()

@@ -10,6 +10,8 @@ from collections import defaultdict
 from typing import Any
 
 from order_service.errors import (
+    ActionInProgress,
+    ActionNotFound,
     AppError,
     CatalogUnavailable,
     DatabaseUnavailable,
@@ -24,6 +26,7 @@ from order_service.errors import (
     OrderNotFound,
     OrderStatusConflict,
     PaymentStatusConflict,
+    ServiceSuspended,
     TooManyUnpaidOrders,
     Unauthorized,
     ValidationFailed,
@@ -61,6 +64,12 @@ _ERRORS: dict[type[AppError], tuple[str, dict[str, Any]]] = {
     WebhookNotFound: ("no webhook endpoint with that id (a malformed id too)", {}),
     DeliveryNotFound: ("no delivery with that id for this endpoint (a malformed id too)", {}),
     OrderStatusConflict: ("the order's status does not allow this", {}),
+    ServiceSuspended: ("the order is SUSPENDED: renew it before acting on the server", {}),
+    ActionInProgress: (
+        "the server already has an action PENDING or IN_PROGRESS (`details.actionId`)",
+        {"actionId": "c3000000-0000-4000-8000-000000000001"},
+    ),
+    ActionNotFound: ("no action with that id on this order (a malformed id too)", {}),
     PaymentStatusConflict: ("the order no longer awaits payment", {}),
     IdempotencyKeyInUse: ("the first request with this key is still running; retry shortly", {}),
     IdempotencyKeyReused: ("this key was used with a different body", {}),

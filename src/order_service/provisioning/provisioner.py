@@ -23,13 +23,14 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import RowMapping
 
 from order_service import metrics
+from order_service.actions.engine import delete_until_gone
 from order_service.db import utcnow
 from order_service.engine import WorkRunner
 from order_service.provisioning.digitalocean import (
@@ -117,6 +118,9 @@ class _Work:
     not_found: int
     unavailable: int = 0
     first_not_found_at: datetime | None = None
+    # Droplets this order had before a retry (gone or destroyed): a listing
+    # by tag may still show them for a while; they are never adopted.
+    replaced: set[int] = field(default_factory=set)
 
     @classmethod
     def from_row(cls, row: RowMapping) -> _Work:
@@ -205,10 +209,30 @@ class Provisioner:
             pass
 
     async def _resume_retried(self, work: _Work) -> None:
-        """An ops retry of a task that has a droplet: keep it if DO still has it."""
+        """An ops retry of a task that has a droplet: keep it if DO still has it and
+        it is sound; destroy a broken one (errored) and wait for DO's 404 first.
+
+        Never two live droplets: the new one is created only once DO answers
+        404 for the old one. The old id stays on the row until the new droplet
+        is recorded, so a crash anywhere in between comes back here: the GET
+        (404, or the broken droplet again) decides, and DELETE is idempotent.
+        """
         now = utcnow()
+        old_id = work.droplet_id or 0
+        destroyed = False
         try:
-            droplet = await self._client.get_droplet(work.droplet_id or 0)
+            droplet = await self._client.get_droplet(old_id)
+            if droplet is not None and await self._is_broken(work, droplet):
+                self._log(work, "retry: droplet %s is broken; destroying it first", old_id)
+                if not await delete_until_gone(
+                    self._client, old_id, poll_s=self._config.poll_interval_s, sleep=self._sleep
+                ):
+                    await self._fail(
+                        work,
+                        DIGITALOCEAN_UNAVAILABLE,
+                        f"Droplet {old_id} still exists after DELETE; retry later",
+                    )
+                droplet, destroyed = None, True
         except DigitalOceanPermanentError as exc:
             await self._fail(work, PROVISIONING_FAILED, exc.message)
         except DigitalOceanUnavailableError as exc:
@@ -219,22 +243,34 @@ class Provisioner:
             self._log(work, "retry keeps droplet %s", droplet.id)
             return
         # The droplet is gone: provision a new one (after a lookup by tag).
-        self._log(work, "retry: droplet %s is gone, creating a new one", work.droplet_id)
+        self._log(work, "retry: droplet %s is gone, creating a new one", old_id)
+        work.replaced.add(old_id)
         work.droplet_id = None
         work.create_intent_at = work.create_intent_at or now
         await self._store.save(
             work.id,
             status="IN_PROGRESS",
-            requested_at=now,
-            droplet_id=None,
-            droplet_status=None,
+            droplet_status="destroyed" if destroyed else "gone",
         )
 
+    async def _is_broken(self, work: _Work, droplet: Droplet) -> bool:
+        """An errored droplet, or one whose build DO reports errored (SPEC section 10)."""
+        if droplet.status == "errored":
+            return True
+        if droplet.status != "new" or work.create_action_id is None:
+            return False
+        return await self._client.get_action_status(work.create_action_id) == "errored"
+
     async def _ensure_droplet(self, work: _Work) -> None:
-        """Adopt the order's droplet if a create may have been sent, else create one."""
+        """Adopt the order's droplet if DO has one, else create one.
+
+        DO is asked before *every* create, the first included (SPEC section 7):
+        the intent row is not enough when the database lost its last commits
+        (a restored backup, a failover) and DO already built the droplet.
+        """
         failures = 0
         while work.droplet_id is None:
-            if work.create_intent_at is not None and await self._adopt(work):
+            if await self._adopt(work):
                 return
             now = utcnow()
             tags = ["order-service", order_tag(work.order_id), cohort_tag(now)]
@@ -265,17 +301,20 @@ class Provisioner:
             self._log(work, "droplet %s requested", created.droplet.id)
 
     async def _adopt(self, work: _Work) -> bool:
-        """Find a droplet an earlier create made (crash, retry, takeover) and keep it."""
-        assert work.create_intent_at is not None
-        settle = (work.create_intent_at - utcnow()).total_seconds() + self._config.settle_s
-        if settle > 0:
-            await self._sleep(settle)
+        """Find a droplet an earlier create made (crash, retry, takeover, lost commit)
+        and keep it; one listing by the order's tag."""
+        if work.create_intent_at is not None:
+            # A create that may have just been sent needs a moment to be listed.
+            settle = (work.create_intent_at - utcnow()).total_seconds() + self._config.settle_s
+            if settle > 0:
+                await self._sleep(settle)
         try:
             found = await self._client.list_droplets_by_tag(order_tag(work.order_id))
         except DigitalOceanPermanentError as exc:
             await self._fail(work, PROVISIONING_FAILED, exc.message)
         except DigitalOceanUnavailableError as exc:
             await self._fail(work, DIGITALOCEAN_UNAVAILABLE, exc.message)
+        found = [droplet for droplet in found if droplet.id not in work.replaced]
         if not found:
             return False
         found.sort(key=lambda droplet: droplet.id)
