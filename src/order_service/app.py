@@ -23,9 +23,11 @@ from order_service.db import create_engine, create_sessionmaker
 from order_service.docs import install_docs
 from order_service.errors import install_error_handlers
 from order_service.events import router as events_router
+from order_service.lifecycle import router as lifecycle_router
 from order_service.middleware import RequestContextMiddleware
 from order_service.orders import internal_router, router
 from order_service.orders.idempotency import IdempotencyStore
+from order_service.renewals import router as renewals_router
 
 logger = logging.getLogger("order_service")
 
@@ -112,6 +114,10 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router.router)
     app.include_router(internal_router.router)
+    app.include_router(lifecycle_router.router)
+    app.include_router(lifecycle_router.internal_router)
+    app.include_router(renewals_router.router)
+    app.include_router(renewals_router.internal_router)
     app.include_router(actions_router.router)
     app.include_router(actions_router.internal_router)
     app.include_router(events_router.router)

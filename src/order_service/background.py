@@ -70,6 +70,12 @@ async def start_background(
             background.provisioner = await start_provisioner(settings, sessionmaker, client=client)
             background.add("provisioning", background.provisioner)
             background.add("actions", start_actions(settings, sessionmaker, client))
+        if settings.lifecycle_enabled:
+            from order_service.lifecycle.scanner import LifecycleScanner
+
+            scanner = LifecycleScanner(sessionmaker, settings)
+            scanner.start()
+            background.add("lifecycle", scanner)
         # v1.1 duties register here, each behind its own setting.
     except BaseException:
         await background.stop()

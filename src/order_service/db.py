@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event, text
+from sqlalchemy import JSON, DateTime, MetaData, Select, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -135,6 +135,17 @@ async def advisory_xact_lock(session: AsyncSession, namespace: int, key: str) ->
             text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
             {"namespace": namespace, "key": key},
         )
+
+
+def skip_locked(statement: Select[Any]) -> Select[Any]:
+    """Lock the selected rows until the transaction ends, skipping rows others hold.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, so processes scanning the
+    same due rows split them instead of queueing behind each other. SQLite
+    renders no locking clause: every write transaction already holds the
+    database's write lock (BEGIN IMMEDIATE), one process at a time.
+    """
+    return statement.with_for_update(skip_locked=True)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

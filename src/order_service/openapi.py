@@ -26,6 +26,8 @@ from order_service.errors import (
     OrderNotFound,
     OrderStatusConflict,
     PaymentStatusConflict,
+    RenewalNotFound,
+    RenewalPending,
     ServiceSuspended,
     TooManyUnpaidOrders,
     Unauthorized,
@@ -70,7 +72,12 @@ _ERRORS: dict[type[AppError], tuple[str, dict[str, Any]]] = {
         {"actionId": "c3000000-0000-4000-8000-000000000001"},
     ),
     ActionNotFound: ("no action with that id on this order (a malformed id too)", {}),
-    PaymentStatusConflict: ("the order no longer awaits payment", {}),
+    PaymentStatusConflict: ("the order (or renewal) no longer awaits payment", {}),
+    RenewalPending: (
+        "the order already has an unpaid renewal (`details.renewalId`): pay or cancel it first",
+        {"renewalId": "e5000000-0000-4000-8000-000000000001"},
+    ),
+    RenewalNotFound: ("no renewal with that id (on this order; a malformed id too)", {}),
     IdempotencyKeyInUse: ("the first request with this key is still running; retry shortly", {}),
     IdempotencyKeyReused: ("this key was used with a different body", {}),
     TooManyUnpaidOrders: (

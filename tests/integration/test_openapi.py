@@ -28,6 +28,32 @@ OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, list[str]]] | None, set[s
     ("get", "/api/v1/orders"): (USER, {"400", "401"}),
     ("get", "/api/v1/orders/{order_id}"): (USER, {"401", "403", "404"}),
     ("post", "/api/v1/orders/{order_id}/cancel"): (USER, {"401", "403", "404", "409"}),
+    ("delete", "/api/v1/orders/{order_id}/cancel"): (USER, {"401", "403", "404", "409"}),
+    ("get", "/api/v1/orders/{order_id}/renewal-quote"): (
+        USER,
+        {"400", "401", "403", "404", "409", "503"},
+    ),
+    ("post", "/api/v1/orders/{order_id}/renewals"): (
+        USER,
+        {"400", "401", "403", "404", "409", "422", "503"},
+    ),
+    ("get", "/api/v1/orders/{order_id}/renewals"): (USER, {"400", "401", "403", "404"}),
+    ("post", "/api/v1/orders/{order_id}/renewals/{renewal_id}/cancel"): (
+        USER,
+        {"401", "403", "404", "409"},
+    ),
+    ("post", "/api/v1/internal/orders/{order_id}/renewals"): (
+        INTERNAL,
+        {"400", "401", "404", "409", "422", "503"},
+    ),
+    ("post", "/api/v1/internal/renewals/{renewal_id}/payment-status"): (
+        INTERNAL,
+        {"400", "401", "404", "409"},
+    ),
+    ("post", "/api/v1/internal/orders/{order_id}/expiry"): (INTERNAL, {"400", "401", "404", "409"}),
+    ("post", "/api/v1/internal/orders/{order_id}/suspend"): (INTERNAL, {"401", "404", "409"}),
+    ("post", "/api/v1/internal/orders/{order_id}/unsuspend"): (INTERNAL, {"401", "404", "409"}),
+    ("post", "/api/v1/internal/orders/{order_id}/terminate"): (INTERNAL, {"401", "404", "409"}),
     ("post", "/api/v1/internal/orders/{order_id}/payment-status"): (
         INTERNAL,
         {"400", "401", "404", "409"},
@@ -118,9 +144,13 @@ def test_no_operation_advertises_fastapis_validation_body(document: dict[str, An
     for method, path, operation in operations(document):
         for status, response in operation["responses"].items():
             assert "HTTPValidationError" not in json.dumps(response), (method, path, status)
-    # The only documented 422 is IDEMPOTENCY_KEY_REUSED on POST /orders.
-    with_422 = [(m, p) for m, p, op in operations(document) if "422" in op["responses"]]
-    assert with_422 == [("post", "/api/v1/orders")]
+    # The only documented 422 is IDEMPOTENCY_KEY_REUSED on the creates that take a key.
+    with_422 = {(m, p) for m, p, op in operations(document) if "422" in op["responses"]}
+    assert with_422 == {
+        ("post", "/api/v1/orders"),
+        ("post", "/api/v1/orders/{order_id}/renewals"),
+        ("post", "/api/v1/internal/orders/{order_id}/renewals"),
+    }
     assert (
         "IDEMPOTENCY_KEY_REUSED"
         in document["paths"]["/api/v1/orders"]["post"]["responses"]["422"]["description"]
@@ -159,6 +189,9 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "IDEMPOTENCY_KEY_IN_USE",
         "CATALOG_SERVICE_UNAVAILABLE",
         "NOT_READY",
+        "RENEWAL_PENDING",
+        "RENEWAL_NOT_FOUND",
+        "SERVICE_SUSPENDED",
     }
 
 

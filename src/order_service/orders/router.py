@@ -20,11 +20,13 @@ from order_service.errors import (
     OrderAccessDenied,
     OrderNotFound,
     OrderStatusConflict,
+    ServiceSuspended,
     TooManyUnpaidOrders,
     Unauthorized,
     ValidationFailed,
 )
 from order_service.jsonresponse import json_response
+from order_service.lifecycle import service as lifecycle
 from order_service.openapi import error_responses
 from order_service.orders import service
 from order_service.orders.schemas import (
@@ -160,11 +162,22 @@ async def get_my_order(order_id: OrderId, user: User, session: Session) -> Respo
 @router.post(
     "/{order_id}/cancel",
     response_model=DataEnvelope[OrderOut],
-    summary="Cancel my unpaid order",
-    response_description="The order, now CANCELED",
-    description="PENDING_PAYMENT → CANCELED; any other status is 409 ORDER_STATUS_CONFLICT.",
+    summary="Cancel my order (unpaid: now; running: at the end of its period)",
+    response_description="The order after the change",
+    description=(
+        "PENDING_PAYMENT → CANCELED. ACTIVE: the service ends at expiresAt "
+        "(`cancelAtPeriodEnd: true`, event CANCEL_SCHEDULED; no suspension, no grace; "
+        "`DELETE` takes it back); already scheduled → 409. SUSPENDED for non-payment "
+        "(EXPIRED): TERMINATED now and the droplet destroyed; suspended by an operator "
+        "(ADMIN): 409 SERVICE_SUSPENDED. Other states: 409 ORDER_STATUS_CONFLICT."
+    ),
     responses=error_responses(
-        ValidationFailed, Unauthorized, OrderAccessDenied, OrderNotFound, OrderStatusConflict
+        ValidationFailed,
+        Unauthorized,
+        OrderAccessDenied,
+        OrderNotFound,
+        OrderStatusConflict,
+        ServiceSuspended,
     ),
 )
 async def cancel_my_order(
@@ -173,7 +186,7 @@ async def cancel_my_order(
     session: Session,
     body: Annotated[ActionRequest | None, Body()] = None,
 ) -> Response:
-    result: dict[str, Any] = await service.cancel_order(
-        session, order_id, actor=user.actor, owner=user, reason=body.reason if body else None
+    result: dict[str, Any] = await lifecycle.cancel(
+        session, order_id, user=user, reason=body.reason if body else None
     )
     return json_response(result)

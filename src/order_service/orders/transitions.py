@@ -10,7 +10,7 @@ requests only the first can see the status it needs. Nothing else writes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,23 +118,33 @@ async def record_event(
     order_id: uuid.UUID,
     event: OrderEvent,
     *,
-    expected: OrderStatus,
+    expected: OrderStatus | Collection[OrderStatus],
     actor: str,
     reason: str | None = None,
     metadata: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
     conflict: Callable[[str, str], AppError] = _default_conflict,
 ) -> RowMapping:
-    """Record an event that leaves the status as it is (PAYMENT_FAILED).
+    """Record an event that leaves the status as it is (PAYMENT_FAILED, RENEWED...).
 
     The row is locked and the status checked like a transition, so an event
-    cannot slip in beside a racing status change.
+    cannot slip in beside a racing status change. `expected` is the status
+    (or the statuses) the order must be in; `values` are columns the event
+    changes with it (a renewal's expires_at), written before the history row
+    so the event shows them. Returns the row as it was before.
     """
     order = await lock_order(session, order_id)
     if order is None:
         raise OrderNotFound()
-    if order["status"] != expected.value:
+    allowed = {expected} if isinstance(expected, OrderStatus) else set(expected)
+    if order["status"] not in allowed:
         raise conflict(order["status"], event.value)
-    await session.execute(_TOUCH_ORDER, {"p_order_id": order_id, "p_updated_at": utcnow()})
+    if values:
+        await session.execute(
+            update(orders_t).where(orders_t.c.id == order_id).values(updated_at=utcnow(), **values)
+        )
+    else:
+        await session.execute(_TOUCH_ORDER, {"p_order_id": order_id, "p_updated_at": utcnow()})
     await record_history(
         session,
         order_id,
