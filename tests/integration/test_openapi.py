@@ -24,7 +24,7 @@ INTERNAL = [{"APIKeyHeader": []}]
 
 # (method, path) -> (security, the error statuses the operation must declare)
 OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, list[str]]] | None, set[str]]] = {
-    ("post", "/api/v1/orders"): (USER, {"400", "401", "409", "422", "503"}),
+    ("post", "/api/v1/orders"): (USER, {"400", "401", "409", "422", "429", "503"}),
     ("get", "/api/v1/orders"): (USER, {"400", "401"}),
     ("get", "/api/v1/orders/{order_id}"): (USER, {"401", "403", "404"}),
     ("post", "/api/v1/orders/{order_id}/cancel"): (USER, {"401", "403", "404", "409"}),
@@ -192,6 +192,7 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "RENEWAL_PENDING",
         "RENEWAL_NOT_FOUND",
         "SERVICE_SUSPENDED",
+        "TOO_MANY_UNPAID_ORDERS",
     }
 
 
@@ -210,6 +211,7 @@ def test_create_order_errors_are_grouped_by_status(document: dict[str, Any]) -> 
     }
     assert codes("409") == {"IDEMPOTENCY_KEY_IN_USE"}
     assert codes("422") == {"IDEMPOTENCY_KEY_REUSED"}
+    assert codes("429") == {"TOO_MANY_UNPAID_ORDERS"}
     assert codes("503") == {"CATALOG_SERVICE_UNAVAILABLE", "DATABASE_UNAVAILABLE"}
     payment = document["paths"]["/api/v1/internal/orders/{order_id}/payment-status"]["post"]
     assert set(payment["responses"]["409"]["content"]["application/json"]["examples"]) == {
