@@ -70,6 +70,11 @@ async def start_background(
             background.provisioner = await start_provisioner(settings, sessionmaker, client=client)
             background.add("provisioning", background.provisioner)
             background.add("actions", start_actions(settings, sessionmaker, client))
+        # The event relay and webhook deliveries: always on. Without the relay
+        # the feed would stop and webhooks would never be sent.
+        from order_service.events.runtime import start_events
+
+        background.add("events", start_events(settings, sessionmaker, transports.webhooks))
         if settings.lifecycle_enabled:
             from order_service.lifecycle.scanner import LifecycleScanner
 
