@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,89 @@ def _args(**changes: object) -> argparse.Namespace:
 )
 def test_storm_plan(changes: dict[str, object], plan: list[StormRun]) -> None:
     assert storm_plan(_args(**changes)) == plan
+
+
+def _storm(processes: int = 1, kill: dict[str, object] | None = None) -> dict[str, object]:
+    rows = [
+        {
+            "t_s": k * 0.25,
+            "active": min(40, k),
+            "failed": 0,
+            "do_requests": min(44, 2 * k),
+            "do_429": 1 if k > 30 else 0,
+            "processes": processes,
+        }
+        for k in range(60)
+    ]
+    probe = {"requests": 10, "errors": 0, "p50_ms": 2.0, "p95_ms": 3.0, "p99_ms": 4.0}
+    return {
+        "orders": 40,
+        "processes": processes,
+        "kill": kill,
+        "boot_s": 2.0,
+        "poll_interval_ms": 1000,
+        "max_attempts": 300,
+        "all_active": True,
+        "active": 40,
+        "failed": 0,
+        "seconds_to_all_active": 14.8,
+        "payments": {"ok": 40, "errors": 0, "p50_ms": 5.0, "p99_ms": 9.0, "seconds": 0.5},
+        "lower_bound": {"do_limit_s": 2.0, "our_budget_s": 2.0},
+        "vs_do_bound": 7.4,
+        "vs_budget_bound": 7.4,
+        "do_requests": 44,
+        "do_requests_by_route": {"create": 40, "list": 4},
+        "do_requests_per_droplet": 1.1,
+        "rate_limited_429": 1,
+        "busiest_minute": timeline.busiest_minute([(r["t_s"], r["do_requests"]) for r in rows]),
+        "max_droplets_per_order": 1,
+        "probe_rate_per_s": 50.0,
+        "probe_idle": probe,
+        "probe_storm": probe | {"p99_ms": 6.0},
+        "probe_first_10s": probe | {"p99_ms": 8.0},
+        "p99_storm_vs_idle": 1.5,
+        "p99_first_10s_vs_idle": 2.0,
+        "sample_interval_s": 0.25,
+        "timeline": rows,
+        "probe_p99_timeline": [{"t_s": -5.0, "p99_ms": 4.0}, {"t_s": 0.0, "p99_ms": 6.0}],
+    }
+
+
+def test_storm_table_shows_processes_kill_and_busiest_minute() -> None:
+    from bench.report import _storm_table
+
+    killed = _storm(3, {"process": "service-3", "pids": [1], "at_s": 20.4})
+    lines = _storm_table({"storms": [_storm(1), killed]})
+    assert "| 40 | 1 | 14.8 s |" in lines[2]
+    assert "| 40 | 3 (one SIGKILLed at 20 s) |" in lines[3]
+    assert "| **44** (44) |" in lines[3]
+
+
+def test_storm_table_still_reads_results_from_before_the_timeline() -> None:
+    from bench.report import _storm_table
+
+    old = _storm()
+    for key in ("processes", "kill", "busiest_minute", "timeline", "sample_interval_s"):
+        del old[key]
+    lines = _storm_table({"storms": [old]})
+    assert "| 40 | 1 | 14.8 s |" in lines[2]
+    assert "| **1** | - |" in lines[2]  # 429s, then no busiest minute
+
+
+def test_the_storm_picture_is_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")  # the `bench` extra
+    from bench.plot import draw_storms
+
+    killed = _storm(3, {"process": "service-3", "pids": [1], "at_s": 5.0})
+    out = draw_storms([_storm(1), killed], tmp_path / "storm.png")
+    assert out is not None
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_picture_without_a_timeline(tmp_path: Path) -> None:
+    old = _storm()
+    del old["timeline"]
+    from bench.plot import draw_storms
+
+    assert draw_storms([old], tmp_path / "storm.png") is None
+    assert not (tmp_path / "storm.png").exists()
