@@ -1,8 +1,10 @@
 """`order-service seed`: sample orders in every state, for demos and local runs.
 
-Orders are written through the same transition function as the API, so
-their history is what the service itself would have recorded. The prices
-and names are a snapshot like the mock catalog's; no catalog is called.
+Orders are written through the same transition function as the API (and the
+lifecycle's own changes: suspension, termination, renewal payment), so their
+history, events and server actions are what the service itself would have
+recorded. The prices and names are a snapshot like the mock catalog's; no
+catalog is called.
 """
 
 from __future__ import annotations
@@ -14,9 +16,19 @@ from typing import Any
 from sqlalchemy import insert, update
 
 from order_service.db import create_engine, create_sessionmaker, utcnow
+from order_service.events.outbox import write_event
+from order_service.lifecycle import changes
+from order_service.lifecycle.period import first_period
 from order_service.orders import repository as repo
 from order_service.orders.service import item_row
-from order_service.orders.states import OrderEvent, OrderStatus, TaskStatus
+from order_service.orders.states import (
+    OrderEvent,
+    OrderStatus,
+    RenewalStatus,
+    SuspensionReason,
+    TaskStatus,
+    TerminationReason,
+)
 from order_service.orders.transitions import (
     ADMIN,
     SYSTEM,
@@ -25,8 +37,13 @@ from order_service.orders.transitions import (
     transition,
 )
 from order_service.provisioning.models import ProvisioningTask
+from order_service.renewals.models import Renewal
+from order_service.renewals.payment import pay_locked
+from order_service.renewals.views import renewal_json
 
 tasks_t = ProvisioningTask.__table__
+renewals_t = Renewal.__table__
+REMINDERS = (timedelta(days=7), timedelta(days=3), timedelta(days=1))
 
 PLAN = {"id": "a1000000-0000-4000-8000-000000000001", "name": "Basic 1GB", "size": "s-1vcpu-1gb"}
 IMAGE = {
@@ -38,7 +55,18 @@ IMAGE = {
 # The end state of each sample order, in the order they are created. PAID is
 # not here: PAID -> PROVISIONING commits in the payment's own transaction, so
 # an order is never seen resting in PAID.
-SCENARIOS = ("PENDING_PAYMENT", "PAYMENT_FAILED", "CANCELED", "PROVISIONING", "ACTIVE", "FAILED")
+# After ACTIVE (v1.1): a scheduled cancellation, a paid renewal plus an open
+# one, a suspension for non-payment, and an ops termination.
+LIFECYCLE = ("CANCEL_SCHEDULED", "RENEWED", "SUSPENDED", "TERMINATED")
+SCENARIOS = (
+    "PENDING_PAYMENT",
+    "PAYMENT_FAILED",
+    "CANCELED",
+    "PROVISIONING",
+    "ACTIVE",
+    "FAILED",
+    *LIFECYCLE,
+)
 
 
 async def seed(database_url: str, users: list[str]) -> list[str]:
@@ -140,7 +168,7 @@ async def _seed_order(session: Any, user: str, scenario: str) -> uuid.UUID:
     if scenario == "PROVISIONING":
         # Left PENDING: a running provisioner picks it up like a fresh payment.
         return order_id
-    succeeded = scenario == "ACTIVE"
+    succeeded = scenario == "ACTIVE" or scenario in LIFECYCLE
     await session.execute(
         update(tasks_t)
         .where(tasks_t.c.id == task_id)
@@ -161,11 +189,80 @@ async def _seed_order(session: Any, user: str, scenario: str) -> uuid.UUID:
             completed_at=now + timedelta(seconds=40),
         )
     )
+    # The suspended sample's period ended a few days ago.
+    started = now - timedelta(days=33) if scenario == "SUSPENDED" else now
     await transition(
         session,
         order_id,
         OrderStatus.ACTIVE if succeeded else OrderStatus.FAILED,
         actor=SYSTEM,
         reason="Seeded droplet",
+        values=(lambda order: first_period(order, started, REMINDERS)) if succeeded else None,
     )
+    if scenario in LIFECYCLE:
+        await _after_active(session, order_id, user, scenario)
     return order_id
+
+
+async def _after_active(session: Any, order_id: uuid.UUID, user: str, scenario: str) -> None:
+    if scenario == "CANCEL_SCHEDULED":
+        await record_event(
+            session,
+            order_id,
+            OrderEvent.CANCEL_SCHEDULED,
+            expected=OrderStatus.ACTIVE,
+            actor=f"user:{user}",
+            reason="Moving to another provider (seed)",
+            values={"cancel_at_period_end": True},
+        )
+    elif scenario == "RENEWED":
+        paid = await _renewal(session, order_id, user, periods=3)
+        order = await repo.lock_order(session, order_id)
+        await pay_locked(session, order, paid, "Seed renewal payment", actor=ADMIN, reminders=())
+        await _renewal(session, order_id, user, periods=1)  # and one still open
+    elif scenario == "SUSPENDED":
+        await changes.suspend(
+            session,
+            order_id,
+            SuspensionReason.EXPIRED,
+            actor=SYSTEM,
+            reason="Not renewed (seed)",
+            shutdown_grace=timedelta(minutes=2),
+        )
+    else:
+        await changes.terminate(
+            session, order_id, TerminationReason.ADMIN, actor=ADMIN, reason="Abuse report (seed)"
+        )
+
+
+async def _renewal(session: Any, order_id: uuid.UUID, user: str, *, periods: int) -> Any:
+    now = utcnow()
+    base, promo = 100_000 * periods, 10_000 * periods
+    row = (
+        (
+            await session.execute(
+                insert(renewals_t)
+                .values(
+                    id=uuid.uuid4(),
+                    order_id=order_id,
+                    periods=periods,
+                    duration="MONTHLY",
+                    base_price=base,
+                    promo_discount=promo,
+                    coupon_code=None,
+                    coupon_discount=0,
+                    final_price=base - promo,
+                    currency="IDR",
+                    status=RenewalStatus.PENDING_PAYMENT.value,
+                    requested_by=f"user:{user}",
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(*renewals_t.c)
+            )
+        )
+        .mappings()
+        .one()
+    )
+    await write_event(session, "renewal.created", order_id, renewal=renewal_json(row))
+    return row

@@ -72,7 +72,7 @@ async def set_payment_status(
             f"Order is {order['status']}; the renewal can no longer be paid",
             details={"currentStatus": order["status"]},
         )
-    body = await _pay(session, order, renewal, notes, actor=actor, reminders=reminders)
+    body = await pay_locked(session, order, renewal, notes, actor=actor, reminders=reminders)
     return {"data": body}
 
 
@@ -81,7 +81,7 @@ async def _lock_renewal(session: AsyncSession, renewal_id: uuid.UUID) -> RowMapp
     return (await session.execute(statement)).mappings().one()
 
 
-async def _pay(
+async def pay_locked(
     session: AsyncSession,
     order: RowMapping,
     renewal: RowMapping,
@@ -90,6 +90,7 @@ async def _pay(
     actor: str,
     reminders: Sequence[timedelta],
 ) -> dict[str, Any]:
+    """Pay an open renewal: the caller holds the order's lock, then the renewal's."""
     order_id = order["id"]
     now = utcnow()
     previous = order["expires_at"]
