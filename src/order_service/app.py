@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from order_service.db import create_engine, create_sessionmaker
 from order_service.docs import install_docs
 from order_service.errors import install_error_handlers
 from order_service.events import router as events_router
+from order_service.events.retention import purge_old_events
 from order_service.lifecycle import router as lifecycle_router
 from order_service.middleware import RequestContextMiddleware
 from order_service.orders import internal_router, router
@@ -85,7 +87,9 @@ def create_app(
         app.state.background = background
         app.state.provisioner = background.provisioner
         try:
-            async with housekeeping.running(app.state.idempotency):
+            old_events = partial(purge_old_events, sessionmaker, settings.event_retention)
+            purges = [("old event(s) and finished webhook deliveries", old_events)]
+            async with housekeeping.running(app.state.idempotency, purges):
                 yield
         finally:
             await background.stop()
