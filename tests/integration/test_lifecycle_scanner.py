@@ -250,3 +250,17 @@ async def test_the_background_duty_scans_by_itself(
                     await asyncio.sleep(0.05)
                 assert status == ("CANCELED" if enabled else "PENDING_PAYMENT")
         clock.reset()
+
+
+async def test_an_ops_expiry_in_the_past_lets_the_next_scan_act(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    order = await active_order(client, app)
+    past = clock.now() - 2 * DAY
+    response = await ops(client, order["id"], "expiry", expiresAt=iso(past), reason="fraud")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["status"] == "ACTIVE"
+    result = await scan(app)
+    assert result.suspended == 1 and result.reminded == 0
+    after = await detail(client, order["id"])
+    assert after["status"] == "SUSPENDED" and after["suspensionReason"] == "EXPIRED"
