@@ -86,7 +86,9 @@ class _Window:
 
 class RateBudget:
     """One per process, shared by every DO call: a client-side sliding window
-    that keeps us below DO's limits with headroom.
+    that keeps us below DO's limits with headroom. Used as is on SQLite (one
+    process); on PostgreSQL :class:`~order_service.provisioning.shared_budget.SharedRateBudget`
+    extends it to one budget for every process on the database.
 
     Concurrency: :meth:`acquire` takes an :class:`asyncio.Lock` (FIFO-fair) and
     sleeps *while holding it*. The limits are global, so when the first waiter

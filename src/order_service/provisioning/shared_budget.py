@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import time
@@ -165,6 +166,7 @@ class SharedRateBudget(RateBudget):
         self._background: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
+        self._published_until = -math.inf  # local clock: the last pause written
         #: What the last grant saw in the shared windows (metrics, tests).
         self.shared_minute_used = 0
         self.shared_hour_used = 0
@@ -224,7 +226,10 @@ class SharedRateBudget(RateBudget):
         """A pause from ``pause_for``/``observe``: apply here, share with the rest."""
         super()._block_until(deadline)
         seconds = deadline - self._clock()
-        if seconds > 0 and not self._closing:
+        # Every answer carries the headers, and a burst of 429s each calls
+        # pause_for: write only pauses that end noticeably later than the last.
+        if seconds > 0 and not self._closing and deadline > self._published_until + 0.25:
+            self._published_until = deadline
             self._spawn(self._publish_pause(seconds))
 
     def _block_locally(self, seconds: float) -> None:
@@ -241,7 +246,12 @@ class SharedRateBudget(RateBudget):
     def _want(self) -> int:
         """Tokens to ask for: what waits now, or what the last slice-time used."""
         now = self._clock()
-        recent = sum(1 for sent in reversed(self._minute.sends) if sent > now - self.slice_ttl_s)
+        recent = sum(
+            1
+            for _ in itertools.takewhile(
+                lambda sent: sent > now - self.slice_ttl_s, reversed(self._minute.sends)
+            )
+        )
         return max(1, min(self.slice_max, max(self._waiting, recent)))
 
     async def _take_slice(self) -> float:

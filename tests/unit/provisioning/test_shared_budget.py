@@ -258,3 +258,15 @@ def test_pause_for_outside_an_event_loop_still_pauses_locally() -> None:
 def test_bad_slice_time_is_refused() -> None:
     with pytest.raises(ValueError):
         make(Ledger(100, 0.0), FakeTime())
+
+
+async def test_repeated_pauses_are_written_only_when_they_reach_further() -> None:
+    fake, ledger = FakeTime(), Ledger(per_minute=100, ttl=2.0)
+    budget = make(ledger, fake)
+    for _ in range(5):  # a burst of 429s, each with Retry-After: 10
+        budget.pause_for(10.0)
+    budget.observe({"ratelimit-remaining": "0", "ratelimit-reset": str(WALL_EPOCH + 10)})
+    fake.advance(1.0)
+    budget.pause_for(10.0)  # ends a second later: worth telling the others
+    await asyncio.sleep(0)
+    assert budget.published == [pytest.approx(10.0), pytest.approx(10.0)]
