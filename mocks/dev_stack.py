@@ -378,6 +378,10 @@ def walkthrough(base: str, token: str | None, api_key_line: str, boot_seconds: f
         "import json,sys; o=json.load(sys.stdin)['data']; t=o['provisioningTask'] or {}; "
         "print(o['status'], t.get('status'), t.get('dropletStatus'), t.get('ipv4Public'))"
     )
+    show_action = (
+        "import json,sys; a=json.load(sys.stdin)['data']; "
+        "print(a['status'], a['type'], a['errorCode'] or '')"
+    )
     return f"""\
 Walk through an order (paste into another shell; needs curl and python3):
 
@@ -403,6 +407,18 @@ Walk through an order (paste into another shell; needs curl and python3):
     S=$(curl -sS "$BASE/api/v1/orders/$ORDER_ID" -H "Authorization: Bearer $TOKEN" \\
         | python3 -c "{show}")
     echo "$S"; case "$S" in ACTIVE*|FAILED*) break;; esac; sleep 1
+  done
+
+  # 4. reboot the new server (a server action: 202, then PENDING -> IN_PROGRESS -> COMPLETED)
+  ACTION_ID=$(curl -sS -X POST "$BASE/api/v1/orders/$ORDER_ID/actions" \\
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    -d '{{"type":"REBOOT"}}' \\
+    | tee /dev/stderr | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+  echo; echo "action: $ACTION_ID"
+  for i in $(seq 60); do
+    A=$(curl -sS "$BASE/api/v1/orders/$ORDER_ID/actions/$ACTION_ID" \\
+        -H "Authorization: Bearer $TOKEN" | python3 -c "{show_action}")
+    echo "$A"; case "$A" in COMPLETED*|FAILED*) break;; esac; sleep 1
   done
 
   # the operator's view, with the status history

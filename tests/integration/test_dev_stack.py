@@ -257,6 +257,18 @@ def test_the_walkthrough_works_and_ctrl_c_stops_all_three(
                 break
             time.sleep(0.2)
         assert status is not None and status["status"] == "ACTIVE", status
+        # 4. of the walkthrough: reboot the new server, follow the action to COMPLETED.
+        reboot = client.post(
+            f"/api/v1/orders/{order['id']}/actions", headers=user, json={"type": "REBOOT"}
+        )
+        assert reboot.status_code == 202, reboot.text
+        action_url = f"/api/v1/orders/{order['id']}/actions/{reboot.json()['data']['id']}"
+        deadline = time.monotonic() + 30
+        action = reboot.json()["data"]
+        while time.monotonic() < deadline and action["status"] not in ("COMPLETED", "FAILED"):
+            time.sleep(0.2)
+            action = client.get(action_url, headers=user).json()["data"]
+        assert action["status"] == "COMPLETED", action
 
     stack.proc.send_signal(signal.SIGINT)
     assert stack.drain(timeout=40) == 0, stack.output()
