@@ -27,6 +27,7 @@ class Received:
     headers: dict[str, str]
     body: str
     at: float
+    status: int = 0  # what the receiver answered (0: not yet)
 
     def verify(self, secret: str) -> dict[str, Any]:
         """The event, if the signature is good for `secret` (raises otherwise)."""
@@ -58,10 +59,12 @@ class Receiver:
             if not message.get("more_body"):
                 break
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.requests.append(Received(headers, b"".join(chunks).decode(), time.monotonic()))
+        received = Received(headers, b"".join(chunks).decode(), time.monotonic())
+        self.requests.append(received)
         if self.hang:
             await self._release.wait()
         status = self.plan.pop(0) if self.plan else self.default_status
+        received.status = status
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

@@ -223,8 +223,9 @@ class Dispatcher:
             self.store,
             self._deliver,
             interval_s=scan_interval_s,
-            # Long enough for one attempt; renewed while it runs anyway.
-            lease_s=max(30.0, 3 * timeout_s),
+            # Longer than one attempt (and renewed while it runs): after a crash,
+            # another process resends the attempts in flight this much later.
+            lease_s=3 * timeout_s + 5,
             batch=max_in_flight,
             max_in_flight=max_in_flight,
             on_count=metrics.WEBHOOK_IN_FLIGHT.set,
