@@ -1,0 +1,216 @@
+"""`python -m bench.lifecycle_scan`: what one lifecycle scan costs with 10,000 vs 100,000 orders.
+
+SPEC section 9 promises that a scan costs in proportion to the rows that
+are due, never to all orders. For each size N this writes N ACTIVE orders
+whose period is running (expiry 1-365 days ahead, next reminder ahead) into
+a fresh PostgreSQL database, then measures:
+
+- an idle scan (nothing due: the five rules' index reads only), median of 20;
+- a scan with 100 orders due for suspension (each: transition, history,
+  event, SHUTDOWN and POWER_OFF actions, in batches of 100);
+- the plan of each rule's query (EXPLAIN), which must be an index scan.
+
+The database `order_service_bench_lifecycle` on 127.0.0.1:5432 (user
+$PGUSER, default postgres) is dropped and created again for each size.
+Results: bench/results/lifecycle_scan.json and a table on stdout. Heavy
+(100,000 rows written): not for a machine others are testing on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.dialects import postgresql
+
+from order_service import models  # noqa: F401  (every table)
+from order_service.config import load_settings
+from order_service.db import create_engine, create_sessionmaker, skip_locked, utcnow
+from order_service.lifecycle.scanner import LifecycleScanner
+from order_service.migrate import upgrade
+from order_service.orders.repository import orders_t
+
+NAME = "order_service_bench_lifecycle"
+USER = os.environ.get("PGUSER", "postgres")
+ADMIN_DSN = f"postgresql://{USER}@127.0.0.1:5432/postgres"
+DSN = f"postgresql://{USER}@127.0.0.1:5432/{NAME}"
+URL = f"postgresql+asyncpg://{USER}@127.0.0.1:5432/{NAME}"
+RESULTS = Path(__file__).resolve().parent / "results" / "lifecycle_scan.json"
+DUE = 100
+COLUMNS = [column.name for column in orders_t.c]
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _row(n: int, *, due: bool) -> tuple[Any, ...]:
+    now = utcnow()
+    ahead = timedelta(days=1 + n % 365, seconds=n % 86_400)
+    expires = now - timedelta(days=40) if due else now + ahead
+    values = {
+        "id": uuid.uuid4(),
+        "user_id": f"bench-user-{n % 5000}",
+        "plan_id": "a1000000-0000-4000-8000-000000000001",
+        "plan_name": "Basic 1GB",
+        "image_id": "b2000000-0000-4000-8000-000000000001",
+        "image_name": "Ubuntu 22.04 LTS",
+        "duration": "MONTHLY",
+        "base_price": 100_000,
+        "promo_discount": 10_000,
+        "coupon_code": None,
+        "coupon_discount": 0,
+        "final_price": 90_000,
+        "currency": "IDR",
+        "status": "ACTIVE",
+        "do_size_slug": "s-1vcpu-1gb",
+        "do_image_slug": "ubuntu-22-04-x64",
+        "created_at": now - timedelta(days=400),
+        "updated_at": now,
+        "paid_at": now - timedelta(days=400),
+        "activated_at": now - timedelta(days=400),
+        "expires_at": expires,
+        "suspended_at": None,
+        "suspension_reason": None,
+        "terminated_at": None,
+        "termination_reason": None,
+        "cancel_at_period_end": False,
+        # The next reminder is ahead (7 days before the end, or none when that is past).
+        "next_reminder_at": None if due or ahead <= timedelta(days=7) else expires - timedelta(7),
+    }
+    return tuple(values[name] for name in COLUMNS)
+
+
+async def _copy(rows: list[tuple[Any, ...]]) -> None:
+    connection = await asyncpg.connect(DSN)
+    try:
+        await connection.copy_records_to_table("orders", records=rows, columns=COLUMNS)
+        await connection.execute("ANALYZE orders")
+    finally:
+        await connection.close()
+
+
+async def _plans(scanner_settings: Any) -> dict[str, str]:
+    """The first line of each rule's plan: which index it reads."""
+    now = utcnow()
+    o = orders_t.c
+    queries = {
+        "unpaid": orders_t.select().where(
+            o.status == "PENDING_PAYMENT", o.created_at <= now - timedelta(days=7)
+        ),
+        "reminders": orders_t.select().where(o.status == "ACTIVE", o.next_reminder_at <= now),
+        "period_end": orders_t.select().where(
+            o.status == "ACTIVE", o.expires_at <= now, o.cancel_at_period_end.is_(True)
+        ),
+        "suspend": orders_t.select().where(
+            o.status == "ACTIVE", o.expires_at <= now - timedelta(days=1)
+        ),
+        "terminate": orders_t.select().where(
+            o.status == "SUSPENDED",
+            o.suspension_reason == "EXPIRED",
+            o.suspended_at <= now - timedelta(days=7),
+        ),
+    }
+    connection = await asyncpg.connect(DSN)
+    plans = {}
+    try:
+        for name, query in queries.items():
+            statement = skip_locked(query.order_by(o.expires_at).limit(100))
+            sql = str(
+                statement.compile(
+                    dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+                )
+            )
+            rows = await connection.fetch("EXPLAIN " + sql)
+            plans[name] = " / ".join(
+                row[0].strip() for row in rows if "Scan" in row[0] or "Index" in row[0]
+            )
+    finally:
+        await connection.close()
+    return plans
+
+
+async def measure(size: int) -> dict[str, Any]:
+    await _admin(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+    await _admin(f'CREATE DATABASE "{NAME}"')
+    await asyncio.to_thread(upgrade, URL)
+    started = time.perf_counter()
+    await _copy([_row(n, due=False) for n in range(size)])
+    loaded_s = time.perf_counter() - started
+    settings = load_settings(
+        database_url=URL,
+        internal_api_key="bench",
+        jwt_algorithm="HS256",
+        jwt_secret="bench-secret-bench-secret-bench-secret",
+        _env_file=None,
+    )
+    engine = create_engine(URL, pool_size=2)
+    try:
+        scanner = LifecycleScanner(create_sessionmaker(engine), settings)
+        await scanner.scan()  # warm: connections, statement caches
+        idle = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            result = await scanner.scan()
+            idle.append(time.perf_counter() - t0)
+            assert result.total() == 0, result
+        await _copy([_row(n, due=True) for n in range(DUE)])
+        t0 = time.perf_counter()
+        result = await scanner.scan()
+        due_s = time.perf_counter() - t0
+        assert result.suspended == DUE, result
+    finally:
+        await engine.dispose()
+    return {
+        "orders": size,
+        "load_s": round(loaded_s, 1),
+        "idle_scan_ms": round(statistics.median(idle) * 1000, 2),
+        "idle_scan_p90_ms": round(sorted(idle)[int(len(idle) * 0.9)] * 1000, 2),
+        "due": DUE,
+        "due_scan_s": round(due_s, 2),
+        "per_due_order_ms": round(due_s * 1000 / DUE, 1),
+        "plans": await _plans(settings),
+    }
+
+
+async def main(sizes: list[int]) -> None:
+    results = []
+    try:
+        for size in sizes:
+            print(f"-- {size:,} ACTIVE orders ...", flush=True)
+            results.append(await measure(size))
+    finally:
+        await _admin(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n| ACTIVE orders | idle scan (median / p90) | scan with 100 due | per due order |")
+    print("| ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(
+            f"| {r['orders']:,} | {r['idle_scan_ms']} / {r['idle_scan_p90_ms']} ms "
+            f"| {r['due_scan_s']} s | {r['per_due_order_ms']} ms |"
+        )
+    for r in results:
+        print(f"\nplans with {r['orders']:,} orders:")
+        for rule, plan in r["plans"].items():
+            print(f"  {rule:<11} {plan}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.lifecycle_scan", description=__doc__)
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated order counts")
+    arguments = parser.parse_args()
+    asyncio.run(main([int(part) for part in arguments.sizes.split(",")]))
