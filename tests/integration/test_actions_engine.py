@@ -288,3 +288,36 @@ async def test_a_droplet_tagged_for_the_order_before_payment_is_adopted(
     do = await stats(fake_do)
     assert do["by_route"]["create"] == 0
     assert do["droplets_per_tag"][f"order-{order_id}"] == 1
+
+
+async def test_an_action_request_whose_answer_was_lost_is_checked_before_resending(
+    service: httpx.AsyncClient, fake_do: httpx.AsyncClient
+) -> None:
+    order_id, _ = await active_order(service)
+    # A 500 on the action request: it may have started, so the client does not
+    # retry it blindly; the engine reads the droplet's action list first.
+    await configure(fake_do, fail_next={"post_action": 1})
+
+    action = await act(service, order_id, {"type": "REBOOT"})
+
+    assert action["status"] == "COMPLETED", action
+    do = await stats(fake_do)
+    assert do["by_route"]["list_actions"] >= 1
+    assert do["actions"]["reboot"] == 1
+
+
+async def test_actions_of_one_order_run_one_at_a_time_oldest_first(
+    service: httpx.AsyncClient, fake_do: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    order_id, droplet_id = await active_order(service)
+
+    first = await system_action(engine, order_id, ActionType.POWER_OFF)
+    second = await system_action(engine, order_id, ActionType.POWER_ON)
+    done = [await wait_action(service, order_id, a) for a in (first, second)]
+
+    assert [a["status"] for a in done] == ["COMPLETED", "COMPLETED"]
+    assert done[0]["completedAt"] <= done[1]["startedAt"]
+    assert (await droplet(fake_do, droplet_id)).json()["droplet"]["status"] == "active"
+    do = await stats(fake_do)
+    assert (do["actions"]["power_off"], do["actions"]["power_on"]) == (1, 1)
+    assert do["actions_pending_event"] == 0  # never two at once on the droplet
