@@ -82,13 +82,16 @@ def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False)
         if in_memory:
             # One shared connection, or every session would see its own empty database.
             kwargs["poolclass"] = StaticPool
-        engine = create_async_engine(database_url, echo=echo, **kwargs)
+        engine = create_async_engine(database_url, echo=echo, hide_parameters=True, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
     return create_async_engine(
         database_url,
         echo=echo,
+        # Bound values (webhook secrets among them) never reach a log line or
+        # an error message, even with SQLAlchemy's own logging turned up.
+        hide_parameters=True,
         # No overflow: SQLAlchemy closes an overflow connection as soon as it is
         # returned, so under a load just above pool_size every request paid for a
         # new PostgreSQL backend (fork, SSL probe, asyncpg type introspection,

@@ -23,6 +23,7 @@ from tests.conftest import API_KEY, INTERNAL, JWT_SECRET, auth, make_settings, m
 from tests.helpers import assert_error, create_order, order_body, pay
 from tests.integration.test_provisioning import running_service
 from tests.servers import serve
+from tests.webhooks import WEBHOOKS, Receiver, eventually, register
 
 ORDERS = "/api/v1/orders"
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -359,14 +360,27 @@ async def test_no_secret_ever_reaches_a_log_line(
     named_keys = {"ops-bot": "named-operator-key-one", "billing": "named-operator-key=two="}
     user = {"Authorization": f"Bearer {good_jwt}"}
 
+    hook_receiver = Receiver(plan=[500])  # one failed attempt is logged too
+
     with every_log_record() as records:
-        async with running_service(
-            database.url,
-            do_url,
-            catalog_app,
-            digitalocean_api_token=do_token,
-            internal_api_keys=",".join(f"{name}={key}" for name, key in named_keys.items()),
-        ) as service:
+        async with (
+            serve(hook_receiver) as hook_url,
+            running_service(
+                database.url,
+                do_url,
+                catalog_app,
+                digitalocean_api_token=do_token,
+                internal_api_keys=",".join(f"{name}={key}" for name, key in named_keys.items()),
+                webhook_retry_schedule="PT0.1S,PT0.1S",
+            ) as service,
+        ):
+            # Webhook secrets: created, then rotated; deliveries signed with each.
+            endpoint = await register(service, f"{hook_url}/hook")
+            webhook_secrets = [endpoint["secret"]]
+            rotated = await service.patch(
+                f"{WEBHOOKS}/{endpoint['id']}", json={"rotateSecret": True}, headers=INTERNAL
+            )
+            webhook_secrets.append(rotated.json()["data"]["secret"])
             # Bad and misused credentials.
             for headers in (
                 {"Authorization": f"Bearer {bad_jwt}"},
@@ -405,6 +419,10 @@ async def test_no_secret_ever_reaches_a_log_line(
                 )
                 assert_error(response, 401, "UNAUTHORIZED")
             failed = await wait_terminal(service, second)
+            await eventually(
+                lambda: any(r.status == 200 for r in hook_receiver.of_type("order.active")),
+                what="order.active delivered",
+            )
 
     assert failed["status"] == "FAILED"
     assert failed["provisioningTask"]["errorCode"] == "PROVISIONING_FAILED"
@@ -428,6 +446,12 @@ async def test_no_secret_ever_reaches_a_log_line(
         "wrong API key": wrong_key,
         "DigitalOcean token": do_token,
         **{f"named API key {name}": key for name, key in named_keys.items()},
+        **{f"webhook secret {n}": secret for n, secret in enumerate(webhook_secrets)},
+        # The part the library actually keys the HMAC with, without the prefix.
+        **{
+            f"webhook secret {n} body": secret.removeprefix("whsec_")
+            for n, secret in enumerate(webhook_secrets)
+        },
     }
     for record in records:
         text = rendered(record)

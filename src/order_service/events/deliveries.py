@@ -257,7 +257,7 @@ class Dispatcher:
             await self._finish(row, {"status": FAILED, "last_error": "the event was purged"})
             return
         text = orjson.dumps(body).decode()
-        headers = signed_headers(endpoint.secret, str(row["event_id"]), text)
+        headers = signed_headers(endpoint.secret.get_secret_value(), str(row["event_id"]), text)
         started = time.monotonic()
         status_code: int | None = None
         error: str | None = None

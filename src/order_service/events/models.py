@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,9 +19,24 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from order_service.db import Base, PortableJSON, UTCDateTime, utcnow
+
+
+class SecretString(TypeDecorator[SecretStr]):
+    """A string column read back as pydantic's SecretStr (its repr hides the value)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> SecretStr | None:
+        return None if value is None else SecretStr(value)
 
 
 class Event(Base):
@@ -70,7 +86,8 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(PortableJSON)
     description: Mapped[str | None] = mapped_column(Text)
-    secret: Mapped[str] = mapped_column(String(128))
+    # Read back as a SecretStr: a logged row (SQLAlchemy's DEBUG) shows '**********'.
+    secret: Mapped[SecretStr] = mapped_column(SecretString(128))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
