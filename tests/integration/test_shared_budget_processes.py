@@ -7,7 +7,8 @@ the fake's enforced limit (66/min, the same 10 % headroom as 225 under 250), and
 30 orders need more DO requests (a listing, a create and at least one poll
 each, ~90) than one minute allows. Three processes each keeping their own
 60/min would send up to 180/min and collect 429s; sharing one budget, the fake's
-busiest rolling minute stays at or under 66 and no 429 is served.
+busiest rolling minute stays at or under 66 and no 429 is served - also when
+one of the three is SIGKILLed mid-storm.
 
 The fake sits behind a thin ASGI wrapper that logs every /v2 arrival and can
 answer the next one with 429 + Retry-After (the fake itself has no such switch).
@@ -122,12 +123,14 @@ async def start_three(env: dict[str, str], tmp_path: Path, started: list[Service
     await asyncio.gather(*(replica.wait_ready(within=60) for replica in replicas))
 
 
+@pytest.mark.parametrize("kill_one", [False, True], ids=["all-three", "one-sigkilled"])
 async def test_three_processes_storm_within_one_budget(
     database: Any,
     do_log: tuple[LoggedDO, str, str, httpx.AsyncClient],
     processes: list[ServiceProcess],  # noqa: F811
     clean_db: None,
     tmp_path: Path,
+    kill_one: bool,
 ) -> None:
     fake, catalog_url, do_url, control = do_log
     env = env_for(
@@ -136,18 +139,24 @@ async def test_three_processes_storm_within_one_budget(
         do_url,
         DIGITALOCEAN_RATE_PER_MINUTE=str(BUDGET_PER_MINUTE),
         DIGITALOCEAN_RATE_PER_HOUR="4750",
+        PROVISIONING_LEASE_SECONDS="2",  # a killed process's tasks move on quickly
     )
     await start_three(env, tmp_path, processes)
     # A third of the payments reach each process, at once.
     batches = await asyncio.gather(*(pay_orders(p.url, ORDERS // 3) for p in processes))
     ids = [order_id for batch in batches for order_id in batch]
-    await wait_all_active(processes[0].url, ids, within=150)
+    if kill_one:
+        # Mid-storm: droplets being created and polled, the budget in use. The
+        # slice it held counts as sent until it leaves the window.
+        await wait_droplets(control, ORDERS // 3, within=60)
+        processes[0].kill()
+    await wait_all_active(processes[1].url, ids, within=150)
 
     stats = (await control.get("/_fake/stats")).json()
     busiest = busiest_window(sorted(fake.arrivals), 60.0)
     print(
-        f"\n{ORDERS} orders over 3 processes: {stats['requests']} DO requests, "
-        f"busiest rolling minute {busiest}, 429s {stats['rate_limited']}"
+        f"\n{ORDERS} orders over 3 processes (one killed: {kill_one}): {stats['requests']} DO "
+        f"requests, busiest rolling minute {busiest}, 429s {stats['rate_limited']}"
     )
     assert stats["rate_limited"] == 0
     assert busiest <= FAKE_PER_MINUTE
