@@ -5,10 +5,11 @@ each kept their own :class:`RateBudget` would together send N times the budget.
 :class:`SharedRateBudget` keeps the same interface but draws from a ledger in
 PostgreSQL that all processes share.
 
-Design (the numbers are per process; see ``docs``/README for the operator view):
+Design (the README's "Within DO's limits" has the operator's view):
 
 * **Slices.** A process does not ask the database for every request. Under the
-  ``do_budget`` row lock it takes a *slice* of up to ``slice_max`` tokens (sized
+  ``do_budget`` row lock it takes a *slice* of up to ``slice_max`` tokens
+  (default ``per_minute // 20``, 1 to 10; sized
   by its own demand: how many callers wait now and how many tokens it used in
   the last ``slice_ttl_s``) and records it as one ``do_budget_grants`` row. The
   tokens must be sent within ``slice_ttl_s`` (measured locally from before the
@@ -34,7 +35,9 @@ Design (the numbers are per process; see ``docs``/README for the operator view):
   task.
 
 Cost: one transaction (BEGIN, lock + close, grant, COMMIT: four round trips)
-per slice, i.e. well under one round trip per DO request under load.
+per slice. Measured with three processes at the default 225/min: 0.13-0.17
+transactions and 0.55-0.7 round trips per DO request. While the window is
+full, each waiting process asks again at most every 2 s.
 """
 
 from __future__ import annotations
@@ -257,6 +260,9 @@ class SharedRateBudget(RateBudget):
     async def _take_slice(self) -> float:
         """Ask the ledger for a slice; returns seconds to wait when none was given."""
         previous = self._slice
+        # Its close goes out with this grant: not one more token from it, even
+        # if the transaction fails after committing the close.
+        self._slice = None
         if previous is not None and not previous.closed:
             previous.closed = True
             self._to_close.append(previous)
@@ -272,7 +278,6 @@ class SharedRateBudget(RateBudget):
             self._slice = granted
             asyncio.get_running_loop().call_later(self.slice_ttl_s, self._on_slice_timeout, granted)
             return 0.0
-        self._slice = None
         return max(answer.wait_s, 0.01)
 
     async def _grant(
