@@ -287,7 +287,7 @@ class Settings(DatabaseSettings):
 
 
 def _seconds_or_iso(value: str) -> str | float:
-    """"90" and "0.5" are seconds (pydantic reads only ISO 8601 from a string)."""
+    """Plain seconds ("90", "0.5") as a number: pydantic reads only ISO 8601 from a string."""
     try:
         return float(value)
     except ValueError:
