@@ -1,4 +1,5 @@
-"""``python -m mocks.dev_stack``: the catalog mock, the fake DigitalOcean and the service.
+"""``python -m mocks.dev_stack``: the catalog mock, the fake DigitalOcean, the service and
+a webhook receiver that prints every event of an order's life.
 
 `make run` runs this from the repository root with the venv's python. It
 
@@ -14,7 +15,9 @@
 5. waits until each answers (`/health` on the mocks, `/api/v1/health/ready` on the
    service), or names the one that did not come up, with its last log lines;
 6. prints a curl walkthrough;
-7. on SIGINT (Ctrl-C) or SIGTERM stops all three, the service first, and exits 0;
+   then registers the webhook receiver (port 4020) as an endpoint for every event and
+   starts it with that endpoint's secret (never printed);
+7. on SIGINT (Ctrl-C) or SIGTERM stops all four, the service first, and exits 0;
    if one of them dies on its own, stops the others and exits 1.
 
 Only the standard library and python-dotenv (which pydantic-settings brings) are used,
@@ -332,7 +335,13 @@ def describe_exit(code: int | None) -> str:
 class Output:
     """Serialises our lines and the children's prefixed lines on stdout."""
 
-    COLORS = {"catalog": "36", "digitalocean": "35", "service": "32", "dev-stack": "1"}
+    COLORS = {
+        "catalog": "36",
+        "digitalocean": "35",
+        "service": "32",
+        "webhooks": "33",
+        "dev-stack": "1",
+    }
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -425,7 +434,8 @@ Walk through an order (paste into another shell; needs curl and python3):
   curl -sS "$BASE/api/v1/internal/orders/$ORDER_ID" -H "X-API-Key: $API_KEY" | python3 -m json.tool
 
 API docs: {base}/docs   OpenAPI: {base}/openapi.json   metrics: {base}/metrics
-Press Ctrl-C to stop all three."""
+Every event of the order's life is printed by the webhook receiver ([webhooks] lines).
+Press Ctrl-C to stop all four."""
 
 
 class DevStack:
@@ -600,6 +610,7 @@ class DevStack:
                 ("catalog mock", "127.0.0.1", args.catalog_port),
                 ("fake DigitalOcean", "127.0.0.1", args.do_port),
                 ("order service", service_host, service_port),
+                ("webhook receiver", "127.0.0.1", args.receiver_port),
             ]
         ):
             return 1
@@ -614,12 +625,15 @@ class DevStack:
                 self._report_failure(failed, args.timeout)
                 self.stop_children()
                 return 1
+            if not self._start_receiver(config, probe_host, service_port):
+                self.stop_children()
+                return 1
             self._print_ready(config, probe_host, service_port)
             return self._supervise()
         except Stop:
             pass
         assert self.stop_signal is not None
-        self.out.say(f"got {signal.Signals(self.stop_signal).name}: stopping all three")
+        self.out.say(f"got {signal.Signals(self.stop_signal).name}: stopping all four")
         self.stop_children(self.stop_signal)
         self.out.say("all stopped")
         return 0
@@ -680,6 +694,36 @@ class DevStack:
             child.start()
             self.out.say(f"started {child.name} (pid {child.pid}): {' '.join(child.argv)}")
 
+    def _start_receiver(self, config: StackConfig, probe_host: str, service_port: int) -> bool:
+        """Register the receiver for every event, then start it with the endpoint's secret."""
+        from mocks.webhook_receiver.register import register_receiver
+
+        port = str(self.args.receiver_port)
+        url = f"http://127.0.0.1:{port}/hook"
+        try:
+            secret = register_receiver(
+                f"http://{probe_host}:{service_port}", config.get("INTERNAL_API_KEY") or "", url
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            self.out.say(f"ERROR: could not register the webhook receiver: {exc}")
+            return False
+        self.out.say(f"registered {url} as a webhook endpoint for every event")
+        receiver = Child(
+            "webhooks",
+            [sys.executable, "-m", "mocks.webhook_receiver", "--port", port],
+            {**os.environ, "WEBHOOK_SECRET": secret},
+            f"http://127.0.0.1:{port}/health",
+            self.out,
+        )
+        self.children.append(receiver)
+        receiver.start()
+        self.out.say(f"started webhooks (pid {receiver.pid}): {' '.join(receiver.argv)}")
+        failed = self._wait_ready(self.args.timeout)
+        if failed is not None:
+            self._report_failure(failed, self.args.timeout)
+            return False
+        return True
+
     def _print_ready(self, config: StackConfig, probe_host: str, service_port: int) -> None:
         base = f"http://{probe_host}:{service_port}"
         children = {child.name: child for child in self.children}
@@ -689,7 +733,7 @@ class DevStack:
             children["service"],
         )
         self.out.say("")
-        self.out.say("all three are up:")
+        self.out.say("all four are up:")
         self.out.say(
             f"  catalog mock       http://127.0.0.1:{self.args.catalog_port}  (pid {catalog.pid})"
         )
@@ -697,6 +741,11 @@ class DevStack:
             f"  fake DigitalOcean  http://127.0.0.1:{self.args.do_port}  (pid {digitalocean.pid})"
         )
         self.out.say(f"  order service      {base}  (pid {service.pid})")
+        receiver = children["webhooks"]
+        self.out.say(
+            f"  webhook receiver   http://127.0.0.1:{self.args.receiver_port}/hook"
+            f"  (pid {receiver.pid})"
+        )
         text = walkthrough(
             base, self._token(config.child_env), self._api_key_line(config), self.args.boot_seconds
         )
@@ -733,6 +782,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--catalog-port", type=int, default=4000, help="default 4000")
     parser.add_argument("--do-port", type=int, default=4010, help="default 4010")
+    parser.add_argument("--receiver-port", type=int, default=4020, help="default 4020")
     parser.add_argument(
         "--service-port", type=int, default=None, help="overrides PORT (default: PORT, else 3333)"
     )
@@ -740,7 +790,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--boot-seconds", type=float, default=3.0, help="fake droplet boot time (default 3)"
     )
     parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for all three (default 60)"
+        "--timeout", type=float, default=60.0, help="seconds to wait for each (default 60)"
     )
     parser.add_argument("--no-migrate", action="store_true", help="skip `order-service migrate`")
     return parser.parse_args(argv)

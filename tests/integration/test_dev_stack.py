@@ -164,7 +164,12 @@ def _gone(pid: int) -> bool:
 
 @pytest.fixture
 def ports() -> dict[str, int]:
-    return {"catalog": free_port(), "do": free_port(), "service": free_port()}
+    return {
+        "catalog": free_port(),
+        "do": free_port(),
+        "service": free_port(),
+        "receiver": free_port(),
+    }
 
 
 @pytest.fixture
@@ -187,6 +192,8 @@ def _args(ports: dict[str, int]) -> list[str]:
         str(ports["do"]),
         "--service-port",
         str(ports["service"]),
+        "--receiver-port",
+        str(ports["receiver"]),
         "--boot-seconds",
         "0.3",
     ]
@@ -218,12 +225,12 @@ def test_a_taken_port_stops_it_with_a_message_naming_the_port(
 
 
 @pytest.mark.slow
-def test_the_walkthrough_works_and_ctrl_c_stops_all_three(
+def test_the_walkthrough_works_and_ctrl_c_stops_all_four(
     stack: StackProcess, ports: dict[str, int]
 ) -> None:
-    stack.wait_for(r"Press Ctrl-C to stop all three", timeout=60)
+    stack.wait_for(r"Press Ctrl-C to stop all four", timeout=60)
     pids = _pids(stack)
-    assert set(pids) == {"catalog", "digitalocean", "service"}
+    assert set(pids) == {"catalog", "digitalocean", "service", "webhooks"}
     token = stack.wait_for(r"^\s*TOKEN=(\S+)", timeout=1).group(1)
     assert "API_KEY=dev-internal-key" in stack.output()
 
@@ -269,6 +276,11 @@ def test_the_walkthrough_works_and_ctrl_c_stops_all_three(
             time.sleep(0.2)
             action = client.get(action_url, headers=user).json()["data"]
         assert action["status"] == "COMPLETED", action
+    # The webhook receiver verified and printed the order's life, one line per event.
+    short = order["id"][:8]
+    stack.wait_for(rf"\[webhooks\s*\] order\.active vps-{short} \d+\.\d+\.\d+\.\d+", timeout=20)
+    stack.wait_for(r"\[webhooks\s*\] action\.completed", timeout=20)
+    assert "REJECTED" not in stack.output()
 
     stack.proc.send_signal(signal.SIGINT)
     assert stack.drain(timeout=40) == 0, stack.output()
@@ -279,7 +291,7 @@ def test_the_walkthrough_works_and_ctrl_c_stops_all_three(
 
 @pytest.mark.slow
 def test_when_a_child_dies_the_others_are_stopped(stack: StackProcess) -> None:
-    stack.wait_for(r"Press Ctrl-C to stop all three", timeout=60)
+    stack.wait_for(r"Press Ctrl-C to stop all four", timeout=60)
     pids = _pids(stack)
     os.kill(pids["catalog"], signal.SIGKILL)
     assert stack.drain(timeout=40) == 1
@@ -318,8 +330,8 @@ SIGNAL_POINTS = {
     "at once": None,
     "while migrating": r"migrating the database",
     "while the children start": r"started service \(pid",
-    "during the walkthrough": r"all three are up:",
-    "once ready": r"Press Ctrl-C to stop all three",
+    "during the walkthrough": r"all four are up:",
+    "once ready": r"Press Ctrl-C to stop all four",
 }
 
 
