@@ -40,6 +40,11 @@ async def _probe(args: argparse.Namespace, ids: list[str]) -> list[list[float]]:
                 status = answer.status_code
             except httpx.HTTPError:
                 status = 0
+            except asyncio.CancelledError:
+                # Still unanswered when the probe stopped: an error, with the time it had
+                # waited so far (a lower bound of its latency).
+                samples.append([sent, (time.perf_counter() - began) * 1000, 0])
+                raise
             samples.append([sent, (time.perf_counter() - began) * 1000, status])
 
         interval = 1 / args.rate
@@ -55,7 +60,12 @@ async def _probe(args: argparse.Namespace, ids: list[str]) -> list[list[float]]:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         if pending:
-            await asyncio.wait(pending, timeout=30)
+            # A stalled server must not keep the probe (and the harness waiting for its
+            # samples) for long: what is still unanswered after 10 s is cancelled.
+            _, late = await asyncio.wait(pending, timeout=5)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
     return samples
 
 

@@ -128,6 +128,21 @@ def start_probe(service: Proc, ids_file: Path, out: Path) -> subprocess.Popen[by
     )
 
 
+def _stop_probe(probe: subprocess.Popen[bytes], out: Path) -> list[list[float]]:
+    """SIGTERM the probe and read its samples; a probe that does not end (thousands of
+    requests queued on a stalled server, a starved machine) is killed and
+    its samples are lost (said in the log), rather than losing the whole storm."""
+    probe.send_signal(signal.SIGTERM)
+    try:
+        probe.wait(120)
+    except subprocess.TimeoutExpired:
+        probe.kill()
+        probe.wait(10)
+        log("storm: the probe did not stop within 120 s; killed, its samples are lost")
+        return []
+    return json.loads(out.read_text())
+
+
 @dataclass
 class _Watch:
     """What the watcher saw: the timeline rows, the payments, the kill, the end."""
@@ -153,6 +168,23 @@ def _kill(proc: Proc) -> list[int]:
     return pids
 
 
+async def _count_orders(conn: asyncpg.Connection, ids: list[str], watch: _Watch) -> None:
+    """Count the storm's orders every SAMPLE_S until all are ACTIVE or FAILED."""
+    while True:
+        tick = time.time()
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE status = 'ACTIVE') AS active, "
+            "count(*) FILTER (WHERE status = 'FAILED') AS failed "
+            "FROM orders WHERE id = ANY($1::uuid[])",
+            ids,
+        )
+        watch.active, watch.failed = int(row["active"]), int(row["failed"])
+        if watch.paid_at and watch.active + watch.failed >= len(ids):
+            watch.finished = time.time()
+            return
+        await asyncio.sleep(max(0.0, SAMPLE_S - (time.time() - tick)))
+
+
 async def _storm(
     services: list[Proc],
     fake: Proc,
@@ -161,7 +193,12 @@ async def _storm(
     timeout_s: float,
     kill_after_s: float | None,
 ) -> _Watch:
-    """Pay everything at once and, meanwhile and after, sample the timeline every SAMPLE_S."""
+    """Pay everything at once and, meanwhile and after, sample the timeline every SAMPLE_S.
+
+    The orders are counted in a task of their own: a slow count (PostgreSQL busy with the
+    payments) must not leave gaps in the fake's request counter, which the busiest rolling
+    minute is computed from. Each timeline row has the latest count seen.
+    """
     n = len(ids)
     # Connected before the clock starts, so the first sample is taken at ~0 s (the baseline
     # of the rolling minute) rather than after the payments took the event loop.
@@ -169,18 +206,18 @@ async def _storm(
     fake_client = httpx.AsyncClient(base_url=fake.url, timeout=5)
     watch = _Watch(started=time.time())
     pay_task = asyncio.create_task(_pay_all([s.url for s in services], ids))
+
+    def paid(task: asyncio.Task[dict[str, Any]]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            watch.paid, watch.paid_at = task.result(), time.time()
+
+    pay_task.add_done_callback(paid)
+    counter = asyncio.create_task(_count_orders(conn, ids, watch))
     try:
         async with fake_client:
             while True:
                 tick = time.time()
-                row = await conn.fetchrow(
-                    "SELECT count(*) FILTER (WHERE status = 'ACTIVE') AS active, "
-                    "count(*) FILTER (WHERE status = 'FAILED') AS failed "
-                    "FROM orders WHERE id = ANY($1::uuid[])",
-                    ids,
-                )
                 stats = (await fake_client.get("/_fake/stats")).json()
-                watch.active, watch.failed = int(row["active"]), int(row["failed"])
                 alive = [s for s in services if s.alive()]
                 for service in alive:
                     with contextlib.suppress(OSError, RuntimeError):
@@ -195,8 +232,6 @@ async def _storm(
                         "processes": len(alive),
                     }
                 )
-                if pay_task.done() and not watch.paid_at:
-                    watch.paid, watch.paid_at = pay_task.result(), time.time()
                 # Kill only once every payment was answered: the storm measures the
                 # provisioning work a dead process leaves, not payments lost with it.
                 if (
@@ -210,19 +245,23 @@ async def _storm(
                     pids = _kill(victim)
                     watch.kill = {"process": victim.name, "pids": pids, "at_s": round(at, 2)}
                     log(f"storm: SIGKILLed {victim.name} (pids {pids}) at {at:.1f}s")
-                if watch.paid_at and watch.active + watch.failed >= n:
+                if counter.done():
+                    counter.result()  # raises if counting failed
+                    # One last row, with the counts that ended the storm.
+                    watch.rows[-1] |= {"active": watch.active, "failed": watch.failed}
                     break
                 if tick - watch.started >= timeout_s:
                     log(f"storm: timeout after {timeout_s:.0f}s ({watch.active}/{n} ACTIVE)")
                     break
                 await asyncio.sleep(max(0.0, SAMPLE_S - (time.time() - tick)))
     finally:
+        for task in (counter, pay_task):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await conn.close()
-        if not pay_task.done():
-            pay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pay_task
-    watch.finished = time.time()
+    watch.finished = watch.finished or time.time()
     return watch
 
 
@@ -258,6 +297,7 @@ def run_storm(
         provisioning_max_attempts=str(int(300_000 / poll_ms)),
     )
     services: list[Proc] = []
+    probe: subprocess.Popen[bytes] | None = None
     probe_out = workdir / f"probe-{tag}.json"
     try:
         for index in range(processes):
@@ -274,11 +314,12 @@ def run_storm(
             _storm(services, fake, ids, timeout_s=timeout_s, kill_after_s=kill_after_s)
         )
         cpu = meter.stop()
-        probe.send_signal(signal.SIGTERM)
-        probe.wait(60)
-        samples = json.loads(probe_out.read_text())
+        samples = _stop_probe(probe, probe_out)
         stats = _fake_stats(fake)
     finally:
+        if probe is not None and probe.poll() is None:  # an error before the probe was stopped
+            probe.kill()
+            probe.wait(10)
         for service in services:
             service.stop()
         fake.stop()
@@ -327,6 +368,7 @@ def _result(
         "droplets": stats["droplets"],
         "max_droplets_per_order": stats["max_droplets_per_order_tag"],
         "probe_rate_per_s": PROBE_RATE,
+        "probe_samples": len(samples),  # 0: the probe had to be killed (see the log)
         "probe_idle": idle,
         "probe_storm": during,
         "probe_first_10s": burst,
