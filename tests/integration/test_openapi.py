@@ -65,6 +65,21 @@ OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, list[str]]] | None, set[s
         INTERNAL,
         {"401", "404", "409"},
     ),
+    ("get", "/api/v1/internal/events"): (INTERNAL, {"400", "401"}),
+    ("post", "/api/v1/internal/webhooks"): (INTERNAL, {"400", "401"}),
+    ("get", "/api/v1/internal/webhooks"): (INTERNAL, {"400", "401"}),
+    ("get", "/api/v1/internal/webhooks/{webhook_id}"): (INTERNAL, {"401", "404"}),
+    ("patch", "/api/v1/internal/webhooks/{webhook_id}"): (INTERNAL, {"400", "401", "404"}),
+    ("delete", "/api/v1/internal/webhooks/{webhook_id}"): (INTERNAL, {"401", "404"}),
+    ("get", "/api/v1/internal/webhooks/{webhook_id}/deliveries"): (
+        INTERNAL,
+        {"400", "401", "404"},
+    ),
+    ("post", "/api/v1/internal/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): (
+        INTERNAL,
+        {"401", "404"},
+    ),
+    ("post", "/api/v1/internal/webhooks/{webhook_id}/ping"): (INTERNAL, {"401", "404"}),
     ("get", "/api/v1/health"): (None, set()),
     ("get", "/api/v1/health/ready"): (None, {"503"}),
 }
@@ -193,6 +208,8 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "RENEWAL_NOT_FOUND",
         "SERVICE_SUSPENDED",
         "TOO_MANY_UNPAID_ORDERS",
+        "WEBHOOK_NOT_FOUND",
+        "DELIVERY_NOT_FOUND",
     }
 
 
