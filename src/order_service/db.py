@@ -6,6 +6,7 @@ timezone-aware timestamps, JSON/JSONB, SQLite's PRAGMAs and the pool.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -83,6 +84,7 @@ def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False)
             # One shared connection, or every session would see its own empty database.
             kwargs["poolclass"] = StaticPool
         engine = create_async_engine(database_url, echo=echo, hide_parameters=True, **kwargs)
+        _quiet_aiosqlite()
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         return engine
@@ -104,6 +106,18 @@ def create_engine(database_url: str, *, pool_size: int = 10, echo: bool = False)
         # Statement caching per connection pays off on the hot read path.
         connect_args={"statement_cache_size": 256},
     )
+
+
+def _quiet_aiosqlite() -> None:
+    """aiosqlite logs every statement *with its bound values* at DEBUG (webhook
+    secrets, user ids). Its module logger is swapped for one outside the logging
+    tree that never goes below INFO, so no log level setting can turn that on."""
+    import aiosqlite.core
+
+    if getattr(aiosqlite.core.LOG, "name", "") != "aiosqlite.quiet":
+        quiet = logging.Logger("aiosqlite.quiet", logging.INFO)
+        quiet.parent = logging.getLogger("aiosqlite")  # INFO and up still reach the handlers
+        aiosqlite.core.LOG = quiet
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
