@@ -76,3 +76,17 @@ WEBHOOK_IN_FLIGHT = Gauge(
     "order_service_webhook_deliveries_in_flight",
     "Webhook deliveries this process is sending right now",
 )
+
+
+# --- the lifecycle scan (SPEC section 9) ---
+LIFECYCLE_CHANGES = Counter(
+    "order_service_lifecycle_changes_total",
+    "Orders changed by the lifecycle scan, by rule "
+    "(unpaid_canceled, reminded, period_ended, suspended, terminated, failed)",
+    ["rule"],
+)
+LIFECYCLE_SCAN_DURATION = Histogram(
+    "order_service_lifecycle_scan_duration_seconds",
+    "One lifecycle scan of this process (all five rules)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)

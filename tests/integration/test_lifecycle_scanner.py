@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import REGISTRY
 
 from order_service import clock
 from order_service.jsonresponse import iso
@@ -215,8 +216,11 @@ async def test_user_cancel_of_an_expired_suspension_terminates_now(
 async def test_a_backlog_drains_in_batches_in_one_scan(client: httpx.AsyncClient, app: Any) -> None:
     orders = [await active_order(client, app) for _ in range(23)]
     move_to(max(parse(o["expiresAt"]) for o in orders) + 2 * DAY)
+    metric = ("order_service_lifecycle_changes_total", {"rule": "suspended"})
+    before = REGISTRY.get_sample_value(*metric) or 0
     result = await scan(app, batch=5)
     assert result.suspended == 23 and result.failed == 0
+    assert REGISTRY.get_sample_value(*metric) == before + 23
     for order in orders:
         assert (await detail(client, order["id"]))["status"] == "SUSPENDED"
 

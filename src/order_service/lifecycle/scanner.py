@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Any
 from sqlalchemy import RowMapping, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from order_service import metrics
 from order_service.config import Settings
 from order_service.db import skip_locked, utcnow
 from order_service.errors import AppError
@@ -105,7 +107,9 @@ class LifecycleScanner:
     async def _loop(self) -> None:
         while True:
             try:
+                started = time.monotonic()
                 result = await self.scan()
+                metrics.LIFECYCLE_SCAN_DURATION.observe(time.monotonic() - started)
                 if result.total():
                     logger.info("lifecycle scan: %s", result)
             except asyncio.CancelledError:
@@ -175,6 +179,16 @@ class LifecycleScanner:
             self._terminate,
             result,
         )
+        for rule, count in (
+            ("unpaid_canceled", result.canceled),
+            ("reminded", result.reminded),
+            ("period_ended", result.ended),
+            ("suspended", result.suspended),
+            ("terminated", result.terminated),
+            ("failed", result.failed),
+        ):
+            if count:
+                metrics.LIFECYCLE_CHANGES.labels(rule).inc(count)
         return result
 
     async def _rule(self, due: Select[Any], apply: Apply, result: ScanResult) -> int:
