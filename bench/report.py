@@ -166,7 +166,8 @@ def _storm_table(result: dict[str, Any], label: str = "") -> list[str]:
             f"{_busiest(storm)} | {storm['max_droplets_per_order']} | "
             f"{storm['probe_idle']['p99_ms']:.1f} -> "
             f"{storm['probe_storm']['p99_ms']:.1f} ms ({storm['probe_first_10s']['p99_ms']:.1f}) | "
-            f"**{storm['p99_storm_vs_idle']}x** ({storm['p99_first_10s_vs_idle']}x) |"
+            f"**{_times(storm['p99_storm_vs_idle'])}** "
+            f"({_times(storm['p99_first_10s_vs_idle'])}) |"
         )
     first = result["storms"][0]
     out += [
@@ -194,6 +195,10 @@ def _storm_table(result: dict[str, Any], label: str = "") -> list[str]:
         + ".",
     ]
     return out
+
+
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio}x"
 
 
 def _processes(storm: dict[str, Any]) -> str:
