@@ -280,3 +280,27 @@ async def _last_order(client: httpx.AsyncClient) -> str:
         headers=INTERNAL,
     )
     return listing.json()["data"][0]["id"]
+
+
+async def test_a_dead_endpoint_gets_at_most_its_cap_in_flight_and_blocks_no_other(
+    app: Any, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    dead, alive = Receiver(hang=True), Receiver()
+    patient = settings.model_copy(update={"webhook_timeout": timedelta(seconds=120)})
+    duty = start_events(patient, app.state.sessionmaker)
+    try:
+        async with serve(dead) as dead_url, serve(alive) as alive_url:
+            await register(client, f"{dead_url}/hook", ["order.created"])
+            healthy = await register(client, f"{alive_url}/hook", ["order.created"])
+            for n in range(15):
+                await create_order(client, f"cap-user-{n}")
+            await eventually(
+                lambda: _all(client, healthy["id"], "DELIVERED", 15), what="healthy delivered"
+            )
+            await asyncio.sleep(1.5)  # more scans: the dead one stays at its cap
+            assert len(dead.requests) == 10
+            assert len(duty.dispatcher._runner.workers) == 10
+            dead.release()
+    finally:
+        dead.release()
+        await duty.stop()
