@@ -40,6 +40,7 @@ from order_service.provisioning.digitalocean import (
     DigitalOceanUnavailableError,
     Droplet,
 )
+from order_service.provisioning.lookup import ExistingDroplets, order_tag
 from order_service.provisioning.store import TaskStore
 from order_service.provisioning.watcher import DropletWatcher
 
@@ -90,10 +91,6 @@ class ProvisionerConfig:
 
 def droplet_name(order_id: uuid.UUID) -> str:
     return f"vps-{str(order_id)[:8]}"
-
-
-def order_tag(order_id: uuid.UUID) -> str:
-    return f"order-{order_id}"
 
 
 def cohort_tag(moment: datetime) -> str:
@@ -161,6 +158,7 @@ class Provisioner:
         self._config = config
         self._sleep = sleep
         self._watcher = DropletWatcher(client, config.poll_interval_s)
+        self._existing = ExistingDroplets(client)
         self._runner = WorkRunner(
             "provisioning",
             store,
@@ -309,7 +307,9 @@ class Provisioner:
             if settle > 0:
                 await self._sleep(settle)
         try:
-            found = await self._client.list_droplets_by_tag(order_tag(work.order_id))
+            # Coalesced with the other workers asking now (lookup.py): a storm's
+            # lookups cost one listing, not one request per order.
+            found = await self._existing.find(work.order_id)
         except DigitalOceanPermanentError as exc:
             await self._fail(work, PROVISIONING_FAILED, exc.message)
         except DigitalOceanUnavailableError as exc:
