@@ -130,15 +130,19 @@ class WorkRunner:
             await asyncio.sleep(self._lease.total_seconds() / 3)
             if not self.workers:
                 continue
+            asked = list(self.workers)
             try:
-                held = await self.store.renew(self._lease, list(self.workers))
+                held = await self.store.renew(self._lease, asked)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("%s lease renewal failed", self.name)
                 continue
-            for row_id, task in list(self.workers.items()):
-                if row_id not in held and not task.done():
+            # Only the rows this renewal asked about: a worker a scan started
+            # while it ran was not in the question, and its fresh lease is held.
+            for row_id in asked:
+                task = self.workers.get(row_id)
+                if task is not None and row_id not in held and not task.done():
                     logger.warning("%s lease lost for %s; stopping its worker", self.name, row_id)
                     task.cancel()
 
