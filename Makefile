@@ -33,6 +33,12 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 
 install: $(STAMP) ## create .venv and install the package with its dev tools (pinned)
 
+# The bench extra (py-spy, matplotlib for the storm picture), only for `make bench`.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY) -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	@touch $@
+
 run: $(STAMP) ## migrate, start catalog mock + fake DigitalOcean + service, print a walkthrough
 	$(PY) -m mocks.dev_stack
 
@@ -56,7 +62,7 @@ seed: migrate ## add sample orders in every state
 openapi: $(STAMP) ## write docs/openapi.json (order-service openapi)
 	$(BIN)/order-service openapi --output docs/openapi.json
 
-bench: $(STAMP) ## run the benchmarks in bench/ (BENCH_ARGS passes through)
+bench: $(BENCH_STAMP) ## run the benchmarks in bench/ (BENCH_ARGS passes through)
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean: ## remove caches and build output (keeps .venv and the dev database)
