@@ -48,6 +48,11 @@ async def test_feed_filters_and_pages(client: httpx.AsyncClient, app: Any) -> No
     by_type = await read_feed(client, 0, type="order.created")
     assert {e["orderId"] for e in by_type["data"]} == {first["id"], second["id"]}
     assert await stamp_pending(app.state.sessionmaker) == 0  # idempotent
+    # A type that is not an event type's shape (a NUL byte: PostgreSQL refuses it
+    # in text) is 400, found by the fuzz; an unknown well-formed type matches nothing.
+    bad = await client.get("/api/v1/internal/events", params={"type": "\x00"}, headers=INTERNAL)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert (await read_feed(client, 0, type="order.unheard_of"))["data"] == []
 
 
 async def test_the_counter_row_is_recreated_after_being_lost(

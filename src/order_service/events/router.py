@@ -76,7 +76,15 @@ async def feed(
         uuid.UUID | None, Query(alias="orderId", description="only this order")
     ] = None,
     event_type: Annotated[
-        str | None, Query(alias="type", max_length=64, description="only this event type")
+        str | None,
+        Query(
+            alias="type",
+            max_length=64,
+            # Event types look like `order.active`: anything else (a NUL byte,
+            # which PostgreSQL refuses in text) is 400, an unknown type matches nothing.
+            pattern=r"^[a-z]+\.[a-z_]+$",
+            description="only this event type",
+        ),
     ] = None,
 ) -> Response:
     return json_response(
