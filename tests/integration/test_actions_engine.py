@@ -321,3 +321,31 @@ async def test_actions_of_one_order_run_one_at_a_time_oldest_first(
     do = await stats(fake_do)
     assert (do["actions"]["power_off"], do["actions"]["power_on"]) == (1, 1)
     assert do["actions_pending_event"] == 0  # never two at once on the droplet
+
+
+async def test_a_droplet_busy_past_the_clients_retries_is_tried_again_later(
+    service: httpx.AsyncClient, fake_do: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    from sqlalchemy import select
+
+    from order_service.actions.models import ServerAction
+
+    order_id, _ = await active_order(service)
+    # Five 422 "pending event" answers use up the client's five attempts: the
+    # engine clears the intent (nothing started) and postpones the action.
+    await configure(fake_do, action_422_pending=5)
+
+    action = await act(service, order_id, {"type": "REBOOT"})
+
+    assert action["status"] == "COMPLETED", action
+    do = await stats(fake_do)
+    assert (do["actions_pending_event"], do["actions"]["reboot"]) == (5, 1)
+    async with engine.connect() as connection:
+        attempts = (
+            await connection.execute(
+                select(ServerAction.__table__.c.attempts).where(
+                    ServerAction.__table__.c.id == uuid.UUID(action["id"])
+                )
+            )
+        ).scalar_one()
+    assert attempts == 2  # sent, refused as busy, sent again after next_attempt_at
