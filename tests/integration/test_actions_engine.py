@@ -332,7 +332,7 @@ async def test_a_droplet_busy_past_the_clients_retries_is_tried_again_later(
 
     order_id, _ = await active_order(service)
     # Five 422 "pending event" answers use up the client's five attempts: the
-    # engine clears the intent (nothing started) and postpones the action.
+    # engine postpones the action and, next time, reads DO's action list first.
     await configure(fake_do, action_422_pending=5)
 
     action = await act(service, order_id, {"type": "REBOOT"})

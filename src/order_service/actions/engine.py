@@ -324,11 +324,13 @@ class _Run:
             )
 
     async def postpone(self) -> NoReturn:
-        """The droplet is busy with another event (nothing was started): try later."""
-        await self.store.postpone(
-            self.id,
-            {"intent_at": None, "next_attempt_at": utcnow() + self.config.busy_delay},
-        )
+        """The droplet is busy with another event: try later.
+
+        The 422 refused this request, but the intent stays: if the busy event
+        is an earlier send of this very action that DO did not list yet, the
+        next attempt finds it in the action list instead of sending again.
+        """
+        await self.store.postpone(self.id, {"next_attempt_at": utcnow() + self.config.busy_delay})
         self.log("droplet busy with another event; trying again later")
         raise _Ended
 
