@@ -1,4 +1,4 @@
-"""`python -m bench {all,api,storm,memory,compare,profile,render} [--quick] ...`
+"""`python -m bench {all,api,storm,memory,webhooks,lifecycle,compare,profile,render} [--quick]`
 
 Every phase starts from a fresh database `order_service_bench` (dropped and
 created again, then migrated with `order-service migrate` and seeded with
@@ -57,7 +57,17 @@ def _parser() -> argparse.ArgumentParser:
         "phase",
         nargs="?",
         default="all",
-        choices=["all", "api", "storm", "memory", "compare", "profile", "render"],
+        choices=[
+            "all",
+            "api",
+            "storm",
+            "memory",
+            "webhooks",
+            "lifecycle",
+            "compare",
+            "profile",
+            "render",
+        ],
     )
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     parser.add_argument("--duration", type=float, help="seconds per load run (default 4; quick 3)")
@@ -122,6 +132,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="storm: one more run of the largest size with the most processes, SIGKILLing one "
         "of them this long after the payments were sent (once all are answered)",
+    )
+    parser.add_argument(
+        "--webhook-orders",
+        type=int,
+        help="webhooks: orders paid at once with one endpoint (default 1000; quick 200)",
+    )
+    parser.add_argument(
+        "--webhook-seconds",
+        type=float,
+        help="webhooks: seconds of steady load per dead-endpoint run (default 20; quick 5)",
+    )
+    parser.add_argument(
+        "--lifecycle-sizes",
+        type=_ints,
+        help="lifecycle: ACTIVE orders per scan measurement (default 10000,100000; quick 500,2000)",
     )
     return parser
 
@@ -322,6 +347,28 @@ def phase_memory(args: argparse.Namespace, setup: Setup, src: str | None = None)
     )
 
 
+def phase_webhooks(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
+    from bench.webhooks import DEAD_SECONDS, STORM_ORDERS, run_webhooks
+
+    orders = args.webhook_orders or (200 if args.quick else STORM_ORDERS)
+    seconds = args.webhook_seconds or (5.0 if args.quick else DEAD_SECONDS)
+    # Repetitions of the dead/none pair: alternated, 3 by default (--reps), 1 quick.
+    return run_webhooks(
+        setup.dir,
+        setup.catalog,
+        setup.user_ids_file,
+        orders=orders,
+        reps=args.reps,
+        seconds=seconds,
+    )
+
+
+def phase_lifecycle(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.lifecycle import QUICK_SIZES, SIZES, run_lifecycle
+
+    return run_lifecycle(args.lifecycle_sizes or (QUICK_SIZES if args.quick else SIZES))
+
+
 def phase_compare(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     """Before/after: the service as it is, with the patches applied, and the ceiling."""
     if not (args.patch or args.with_pip or args.after_env or args.before_commit):
@@ -448,7 +495,9 @@ def main() -> int:
     load.ensure_wrk(install=not args.no_install)
     began = time.monotonic()
     facts = machine() | {"command": _command()}
-    phases = ["api", "storm", "memory"] if args.phase == "all" else [args.phase]
+    phases = (
+        ["api", "storm", "memory", "webhooks", "lifecycle"] if args.phase == "all" else [args.phase]
+    )
     # Payable orders: enough for every payment run at the fastest rate seen here, x3.
     payable = 0
     if {"api", "compare", "profile"} & set(phases) and "pay" in args.endpoints:
@@ -472,6 +521,10 @@ def main() -> int:
                 result = phase_storm(args, setup, src)
             elif phase == "memory":
                 result = phase_memory(args, setup, src)
+            elif phase == "webhooks":
+                result = phase_webhooks(args, setup)
+            elif phase == "lifecycle":
+                result = phase_lifecycle(args)
             elif phase == "compare":
                 result = phase_compare(args, setup)
             else:

@@ -1,0 +1,70 @@
+"""Phase `lifecycle` (issue 9): `bench/lifecycle_scan.py`'s scan cost at each size.
+
+The measurement is `bench.lifecycle_scan.measure(size)` (its own database,
+`order_service_bench_lifecycle`, dropped and created for each size); this
+module only runs it for the sizes of `python -m bench`, drops that database
+at the end and adds the ratios the goal is stated in (largest size over
+smallest: must stay <= 1.5x, the scan's cost following the due rows, not the
+total).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import asyncpg
+
+from bench import lifecycle_scan
+from bench.infra import log
+
+SIZES = (10_000, 100_000)
+QUICK_SIZES = (500, 2_000)
+GOAL_RATIO = 1.5
+
+
+def ratios(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Largest size over smallest, for each cost the scan module reports."""
+    if len(results) < 2:
+        return {}
+    small, large = min(results, key=lambda r: r["orders"]), max(results, key=lambda r: r["orders"])
+    out: dict[str, Any] = {"small": small["orders"], "large": large["orders"]}
+    for key in ("idle_scan_ms", "due_scan_s", "rows_touched", "idle_rows_touched"):
+        if small.get(key) and large.get(key) is not None:
+            out[key] = round(large[key] / small[key], 2)
+    return out
+
+
+async def _measure_all(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    results = []
+    try:
+        for size in sizes:
+            started = time.monotonic()
+            log(f"lifecycle: {size:,} ACTIVE orders")
+            result = await lifecycle_scan.measure(size)
+            result["phase_seconds"] = round(time.monotonic() - started, 1)
+            log(
+                f"lifecycle {size:,}: idle scan {result['idle_scan_ms']} ms, "
+                f"{result['due']} due in {result['due_scan_s']} s"
+            )
+            results.append(result)
+    finally:
+        # What lifecycle_scan.main does after its sizes: its database is not left behind.
+        conn = await asyncpg.connect(lifecycle_scan.ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{lifecycle_scan.NAME}" WITH (FORCE)')
+        finally:
+            await conn.close()
+    return results
+
+
+def run_lifecycle(sizes: tuple[int, ...]) -> dict[str, Any]:
+    results = asyncio.run(_measure_all(sizes))
+    return {
+        "sizes": list(sizes),
+        "due": lifecycle_scan.DUE,
+        "results": results,
+        "ratios": ratios(results),
+        "goal_ratio": GOAL_RATIO,
+    }
