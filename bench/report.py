@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import report_compare
 from bench.api import ENDPOINTS, LABELS
 from bench.infra import BENCH_DIR, REPO, RESULTS_DIR, log
+from bench.report_sections import lifecycle_section, webhooks_section
 
 DOC = REPO / "docs" / "benchmarks.md"
 ANALYSIS = BENCH_DIR / "analysis.md"
@@ -280,35 +282,6 @@ def _baseline_note(result: dict[str, Any]) -> str:
     return f"commit `{facts.get('git_commit')}`, {facts.get('date_utc')}"
 
 
-def _full_run_comparison(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Two full `make bench` runs: each ratio is against the ceiling of its own run."""
-    old = {(r["target"], r["endpoint"], r["connections"]): r for r in before["summary"]}
-    new = {(r["target"], r["endpoint"], r["connections"]): r for r in after["summary"]}
-    out = [
-        "",
-        f"**Full runs, before and after** - before: {_baseline_note(before)}; after: "
-        f"{_baseline_note(after)}. Two separate `make bench` runs, so compare the ratios (each "
-        "against the ceiling of its own run).",
-        "",
-        "| endpoint | clients | target | before req/s | p99 ms | / ceiling | after req/s | "
-        "p99 ms | / ceiling |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for endpoint in ENDPOINTS:
-        for conns in (16, 64):
-            for target in ("ours", f"ours-{after['config'].get('workers', 2)}w"):
-                b = old.get((target, endpoint, conns))
-                a = new.get((target, endpoint, conns))
-                if not b or not a:
-                    continue
-                out.append(
-                    f"| {LABELS[endpoint]} | {conns} | {target} | {_num(b['rps'])} | "
-                    f"{_num(b['p99_ms'], 1)} | {_pct(b['ratio'])} | {_num(a['rps'])} | "
-                    f"{_num(a['p99_ms'], 1)} | **{_pct(a['ratio'])}** |"
-                )
-    return out
-
-
 def _patched_runs() -> list[str]:
     """storm-*.json / memory-*.json: the same phases run with patches applied."""
     out: list[str] = []
@@ -329,85 +302,6 @@ def _patched_runs() -> list[str]:
     return out
 
 
-def _profile_table() -> list[str]:
-    """Share of py-spy samples by package (innermost frame), per saved profile."""
-    rows: list[tuple[str, str, dict[str, float]]] = []
-    for path in sorted(RESULTS_DIR.glob("profile-*.json")):
-        result = json.loads(path.read_text())
-        for endpoint, profile in result.get("profiles", {}).items():
-            if "by_package" in profile:
-                shares = {name: share for name, share in profile["by_package"]}
-                rows.append((result["label"], endpoint, shares | {"rps": profile["run"]["rps"]}))
-    if not rows:
-        return []
-    columns = [
-        "fastapi",
-        "starlette",
-        "uvicorn",
-        "sqlalchemy",
-        "asyncpg",
-        "pyjwt",
-        "httpcore",
-        "anyio",
-        "order_service",
-        "asyncio",
-        "other",
-    ]
-    out = [
-        "",
-        "Where the samples fall (py-spy, 250 Hz, innermost frame's package, % of samples; "
-        "`python -m bench profile`):",
-        "",
-        "| profile | endpoint | req/s | " + " | ".join(columns) + " |",
-        "| --- | --- | ---: | " + " | ".join("---:" for _ in columns) + " |",
-    ]
-    for label, endpoint, shares in rows:
-        cells = " | ".join(_num(shares.get(c, 0.0), 1) for c in columns)
-        out.append(f"| {label} | {endpoint} | {_num(shares['rps'])} | {cells} |")
-    return out
-
-
-def _compare_tables() -> list[str]:
-    out: list[str] = []
-    for path in sorted(RESULTS_DIR.glob("compare-*.json")):
-        result = json.loads(path.read_text())
-        label = path.stem.removeprefix("compare-")
-        by_key = {(r["target"], r["endpoint"], r["connections"]): r for r in result["summary"]}
-        if result.get("before_commit"):
-            what = (
-                f"before = commit `{result['before_commit']}` (its `src/`), after = commit "
-                f"`{result['machine']['git_commit']}`"
-            )
-        else:
-            what = "patches: " + ", ".join(
-                f"`{Path(p).as_posix().split('bench/', 1)[-1]}`" for p in result["patches"]
-            )
-        out += [
-            "",
-            f"**{label}** - {what}"
-            + f" ({result['config']['reps']} reps x {result['config']['duration_s']:g} s, "
-            f"{result['machine']['date_utc']}, commit `{result['machine']['git_commit']}`)",
-            "",
-            "| endpoint | clients | before req/s | p99 ms | after req/s | p99 ms | "
-            "after / before | before / ceiling | after / ceiling |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for endpoint in ENDPOINTS:
-            for conns in (16, 64):
-                before = by_key.get(("before", endpoint, conns))
-                after = by_key.get(("after", endpoint, conns))
-                if not before or not after:
-                    continue
-                gain = after["rps"] / before["rps"] if before["rps"] else 0
-                out.append(
-                    f"| {LABELS[endpoint]} | {conns} | {_num(before['rps'])} | "
-                    f"{_num(before['p99_ms'], 1)} | {_num(after['rps'])} | "
-                    f"{_num(after['p99_ms'], 1)} | {gain:.2f}x | {_pct(before['ratio'])} | "
-                    f"**{_pct(after['ratio'])}** |"
-                )
-    return out
-
-
 def render(doc: Path = DOC) -> Path:
     run = _load("run") or {}
     api_result = _load("api")
@@ -425,7 +319,7 @@ def render(doc: Path = DOC) -> Path:
         "```sh",
         "make bench                                   # everything, < 10 minutes on 2 cores",
         "make bench BENCH_ARGS=--quick                # smoke test: 1 repetition, 3 s runs",
-        ".venv/bin/python -m bench api               # one phase: api | storm | memory",
+        ".venv/bin/python -m bench api   # one phase: api|storm|memory|webhooks|lifecycle",
         ".venv/bin/python -m bench compare --patch my-change.diff --label NAME   # before/after",
         ".venv/bin/python -m bench compare --before-commit fd93a92 --label NAME  # old vs tree",
         ".venv/bin/python -m bench storm --storm-kill-after 20   # + 3 processes, one SIGKILLed",
@@ -474,14 +368,20 @@ def render(doc: Path = DOC) -> Path:
     lines += ["", sections.get("memory", "").strip(), ""]
     lines += ["## 5. Profile, fixes and before/after", ""]
     lines += [sections.get("profile", "").strip()]
-    lines += _profile_table()
+    lines += report_compare.profile_table()
     lines += ["", sections.get("compare", "").strip()]
-    lines += _compare_tables()
+    lines += report_compare.compare_tables()
     old_api = _baseline("api")
     if old_api and api_result:
-        lines += _full_run_comparison(old_api, api_result)
+        lines += report_compare.full_run_comparison(old_api, api_result)
     lines += _patched_runs()
     lines += ["", sections.get("remaining", "").strip(), ""]
+    lines += ["## 6. Webhooks: delivery storm and a dead endpoint", ""]
+    lines += webhooks_section(_load("webhooks"))
+    lines += ["", sections.get("webhooks", "").strip(), ""]
+    lines += ["## 7. Lifecycle scan: cost against the number of orders", ""]
+    lines += lifecycle_section(_load("lifecycle"))
+    lines += ["", sections.get("lifecycle", "").strip(), ""]
     doc.parent.mkdir(exist_ok=True)
     text = "\n".join(lines)
     while "\n\n\n" in text:
