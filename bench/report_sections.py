@@ -71,16 +71,16 @@ def webhooks_section(result: dict[str, Any] | None) -> list[str]:
         "repetition: " + (", ".join(f"{r}x" for r in summary["per_rep"]) or "-") + ".",
         "",
         "| repetition | endpoint | probe requests | p50 / p95 / p99 ms | probe errors | "
-        "orders created / paid | deliveries pending at end |",
+        "orders created / paid | deliveries at end: pending (in flight) / attempts made |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for run in dead["runs"]:
-        probe, load = run["probe"], run["load"]
+        probe, load, end = run["probe"], run["load"], run["deliveries_at_end"]
         out.append(
             f"| {run['rep']} | {run['setup']} | {probe['requests']} | {_num(probe['p50_ms'], 1)} "
             f"/ {_num(probe['p95_ms'], 1)} / {_num(probe['p99_ms'], 1)} | {probe['errors']} | "
             f"{load.get('create 201', 0)} / {load.get('pay 200', 0)} | "
-            f"{run['deliveries_at_end'].get('pending', 0)} |"
+            f"{end.get('pending', 0)} ({end.get('in_flight', '-')}) / {end.get('attempts', '-')} |"
         )
     out += [
         "",

@@ -217,7 +217,11 @@ async def _backlog(conn: asyncpg.Connection) -> dict[str, int]:
         "SELECT (SELECT count(*) FROM events WHERE sequence IS NULL) AS unstamped, "
         "count(*) FILTER (WHERE status = 'PENDING') AS pending, "
         "count(*) FILTER (WHERE status = 'FAILED') AS failed, "
-        "count(*) FILTER (WHERE status = 'DELIVERED') AS delivered FROM webhook_deliveries"
+        "count(*) FILTER (WHERE status = 'DELIVERED') AS delivered, "
+        # In flight: leased by a sender now; attempts: finished ones (a hanging attempt
+        # counts when WEBHOOK_TIMEOUT ends it).
+        "count(*) FILTER (WHERE status = 'PENDING' AND lease_owner IS NOT NULL) AS in_flight, "
+        "coalesce(sum(attempts), 0) AS attempts FROM webhook_deliveries"
     )
     return {k: int(v) for k, v in dict(row).items()}
 
