@@ -1,4 +1,4 @@
-"""The webhooks and lifecycle benchmarks' arithmetic (bench/webhooks.py, bench/lifecycle.py)."""
+"""The webhooks and lifecycle benchmarks' arithmetic (bench/webhook_math.py, bench/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bench.lifecycle import ratios
-from bench.webhooks import delivery_summary, match_arrivals, p99_ratio, parse_time
+from bench.webhook_math import delivery_summary, match_arrivals, p99_ratio, parse_time
 
 T0 = datetime(2026, 12, 2, 14, 0, tzinfo=UTC).timestamp()
 
