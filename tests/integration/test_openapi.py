@@ -50,6 +50,18 @@ OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, list[str]]] | None, set[s
         INTERNAL,
         {"400", "401", "404", "409"},
     ),
+    ("post", "/api/v1/orders/{order_id}/actions"): (
+        USER,
+        {"400", "401", "403", "404", "409", "422", "503"},
+    ),
+    ("get", "/api/v1/orders/{order_id}/actions"): (USER, {"400", "401", "403", "404"}),
+    ("get", "/api/v1/orders/{order_id}/actions/{action_id}"): (USER, {"401", "403", "404"}),
+    ("post", "/api/v1/internal/orders/{order_id}/actions"): (
+        INTERNAL,
+        {"400", "401", "404", "409", "422", "503"},
+    ),
+    ("get", "/api/v1/internal/orders/{order_id}/actions"): (INTERNAL, {"400", "401", "404"}),
+    ("get", "/api/v1/internal/orders/{order_id}/actions/{action_id}"): (INTERNAL, {"401", "404"}),
     ("post", "/api/v1/internal/orders/{order_id}/expiry"): (INTERNAL, {"400", "401", "404", "409"}),
     ("post", "/api/v1/internal/orders/{order_id}/suspend"): (INTERNAL, {"401", "404", "409"}),
     ("post", "/api/v1/internal/orders/{order_id}/unsuspend"): (INTERNAL, {"401", "404", "409"}),
@@ -165,6 +177,8 @@ def test_no_operation_advertises_fastapis_validation_body(document: dict[str, An
         ("post", "/api/v1/orders"),
         ("post", "/api/v1/orders/{order_id}/renewals"),
         ("post", "/api/v1/internal/orders/{order_id}/renewals"),
+        ("post", "/api/v1/orders/{order_id}/actions"),
+        ("post", "/api/v1/internal/orders/{order_id}/actions"),
     }
     assert (
         "IDEMPOTENCY_KEY_REUSED"
@@ -207,6 +221,8 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "RENEWAL_PENDING",
         "RENEWAL_NOT_FOUND",
         "SERVICE_SUSPENDED",
+        "ACTION_IN_PROGRESS",
+        "ACTION_NOT_FOUND",
         "TOO_MANY_UNPAID_ORDERS",
         "WEBHOOK_NOT_FOUND",
         "DELIVERY_NOT_FOUND",
