@@ -1,0 +1,131 @@
+"""DigitalOcean unreachable past the retries: the action fails DIGITALOCEAN_UNAVAILABLE.
+
+The engine is built here by hand on a DO client that does not retry, so the
+three consecutive failures the engine tolerates take milliseconds, not the
+client's real backoff; everything else is real (database, fake DO over HTTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mocks.digitalocean import FakeConfig
+from mocks.digitalocean import create_app as create_fake_do
+from order_service.actions.engine import ActionEngine, ActionsConfig
+from order_service.actions.models import ServerAction
+from order_service.actions.store import ActionStore
+from order_service.db import create_sessionmaker
+from order_service.orders.models import Order
+from order_service.provisioning.digitalocean import DigitalOceanClient
+from order_service.provisioning.models import ProvisioningTask
+from tests.conftest import auth
+from tests.helpers import create_order, pay
+from tests.servers import serve
+
+OWNER = "unavailable-owner"
+
+
+@pytest.fixture
+async def fake_do() -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    async with (
+        serve(create_fake_do(FakeConfig(action_seconds=0.1))) as url,
+        httpx.AsyncClient(base_url=url) as control,
+    ):
+        yield url, control
+
+
+async def active_order_with_droplet(
+    client: httpx.AsyncClient, engine: AsyncEngine, control: httpx.AsyncClient
+) -> str:
+    order = await create_order(client, OWNER)
+    assert (await pay(client, order["id"])).status_code == 200
+    seeded = await control.post(
+        "/_fake/droplets", json={"tags": [f"order-{order['id']}"], "status": "off"}
+    )
+    order_id = uuid.UUID(order["id"])
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(Order.__table__).where(Order.__table__.c.id == order_id).values(status="ACTIVE")
+        )
+        await connection.execute(
+            update(ProvisioningTask.__table__)
+            .where(ProvisioningTask.__table__.c.order_id == order_id)
+            .values(status="SUCCESS", droplet_id=seeded.json()["droplet"]["id"])
+        )
+    return order["id"]
+
+
+async def run_engine_until_done(engine: AsyncEngine, do_url: str, action_id: str) -> Any:
+    client = DigitalOceanClient(do_url, "fake-do-token", retry_attempts=1)
+    actions = ActionEngine(
+        ActionStore(create_sessionmaker(engine), "test-engine"),
+        client,
+        ActionsConfig(poll_interval_s=0.02, timeout=timedelta(seconds=30), lease_s=5),
+    )
+    try:
+        assert await actions.runner.scan() == 1
+        await asyncio.wait_for(asyncio.gather(*actions.runner.workers.values()), 10)
+    finally:
+        await actions.stop()
+        await client.aclose()
+    async with engine.connect() as connection:
+        return (
+            (
+                await connection.execute(
+                    select(ServerAction.__table__).where(
+                        ServerAction.__table__.c.id == uuid.UUID(action_id)
+                    )
+                )
+            )
+            .mappings()
+            .one()
+        )
+
+
+async def test_do_down_for_three_checks_fails_the_action(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    fake_do: tuple[str, httpx.AsyncClient],
+) -> None:
+    url, control = fake_do
+    order_id = await active_order_with_droplet(client, engine, control)
+    (await control.post("/_fake/config", json={"fail_next": {"get": 3}})).raise_for_status()
+    response = await client.post(
+        f"/api/v1/orders/{order_id}/actions", json={"type": "POWER_ON"}, headers=auth(OWNER)
+    )
+    assert response.status_code == 202, response.text
+
+    row = await run_engine_until_done(engine, url, response.json()["data"]["id"])
+
+    assert (row["status"], row["error_code"]) == ("FAILED", "DIGITALOCEAN_UNAVAILABLE")
+    assert row["error_message"]
+    stats = (await control.get("/_fake/stats")).json()
+    assert stats["server_errors"] == 3
+    assert stats["actions"]["power_on"] == 0
+
+
+async def test_do_down_for_two_checks_is_ridden_out(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    fake_do: tuple[str, httpx.AsyncClient],
+) -> None:
+    url, control = fake_do
+    order_id = await active_order_with_droplet(client, engine, control)
+    (await control.post("/_fake/config", json={"fail_next": {"get": 2}})).raise_for_status()
+    response = await client.post(
+        f"/api/v1/orders/{order_id}/actions", json={"type": "POWER_ON"}, headers=auth(OWNER)
+    )
+
+    row = await run_engine_until_done(engine, url, response.json()["data"]["id"])
+
+    assert (row["status"], row["error_code"]) == ("COMPLETED", None)
+    assert (await control.get("/_fake/stats")).json()["actions"]["power_on"] == 1
