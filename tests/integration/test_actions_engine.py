@@ -349,3 +349,31 @@ async def test_a_droplet_busy_past_the_clients_retries_is_tried_again_later(
             )
         ).scalar_one()
     assert attempts == 2  # sent, refused as busy, sent again after next_attempt_at
+
+
+@pytest.mark.parametrize("overrides", [{"shutdown_grace": "PT0.5S"}])
+async def test_a_suspensions_shutdown_gives_way_to_power_off_after_the_grace(
+    service: httpx.AsyncClient, fake_do: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """SPEC 9: SHUTDOWN, then POWER_OFF only if not off within the grace (not ACTION_TIMEOUT)."""
+    from datetime import timedelta
+
+    from order_service.db import utcnow
+
+    order_id, droplet_id = await active_order(service)
+    await configure(fake_do, action_seconds=2.5)  # the graceful shutdown takes too long
+    async with create_sessionmaker(engine)() as session, session.begin():
+        oid = uuid.UUID(order_id)
+        shutdown = await enqueue_action(session, oid, ActionType.SHUTDOWN, requested_by=SYSTEM)
+        power_off = await enqueue_action(
+            session,
+            oid,
+            ActionType.POWER_OFF,
+            requested_by=SYSTEM,
+            not_before=utcnow() + timedelta(seconds=0.5),
+        )
+    first = await wait_action(service, order_id, str(shutdown["id"]), within=10)
+    assert (first["status"], first["errorCode"]) == ("FAILED", "ACTION_TIMEOUT"), first
+    second = await wait_action(service, order_id, str(power_off["id"]), within=15)
+    assert second["status"] == "COMPLETED", second
+    assert (await droplet(fake_do, droplet_id)).json()["droplet"]["status"] == "off"

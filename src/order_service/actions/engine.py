@@ -30,6 +30,7 @@ from typing import Any, Final, NoReturn
 from sqlalchemy import RowMapping
 
 from order_service.actions.store import ActionStore, DropletRef
+from order_service.actions.writer import SYSTEM
 from order_service.db import utcnow
 from order_service.engine import WorkRunner, wakeup
 from order_service.orders.states import ActionStatus, ActionType
@@ -83,6 +84,10 @@ class ActionsConfig:
     poll_interval_s: float
     timeout: timedelta
     lease_s: float = 30.0
+    # A suspension's SHUTDOWN gives up this long after it was requested: the
+    # POWER_OFF queued behind it (SPEC section 9: "only if the droplet is not
+    # off within 2 minutes") must not wait for the whole ACTION_TIMEOUT.
+    shutdown_grace: timedelta | None = None
 
     @property
     def settle_s(self) -> float:
@@ -321,6 +326,18 @@ class _Run:
                 ACTION_TIMEOUT,
                 f"{self.type.value} was not done within "
                 f"{self.config.timeout.total_seconds():g}s of its start",
+            )
+        grace = self.config.shutdown_grace
+        if (
+            grace is not None
+            and self.type is ActionType.SHUTDOWN
+            and self.row["requested_by"] == SYSTEM
+            and utcnow() >= self.row["created_at"] + grace
+        ):
+            await self.fail(
+                ACTION_TIMEOUT,
+                f"The droplet was not off within {grace.total_seconds():g}s of the graceful "
+                "shutdown; the hard POWER_OFF queued behind it takes over",
             )
 
     async def postpone(self) -> NoReturn:

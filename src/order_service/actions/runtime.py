@@ -23,6 +23,7 @@ def start_actions(
         ActionsConfig(
             poll_interval_s=settings.poll_interval_s,
             timeout=settings.action_timeout,
+            shutdown_grace=settings.shutdown_grace,
             lease_s=settings.provisioning_lease_seconds,
         ),
     )
