@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.actions.models import ServerAction
@@ -79,7 +79,9 @@ async def enqueue_action(
     """
     now = utcnow()
     if requested_by == SYSTEM:
-        await supersede_pending_user_actions(session, order_id)
+        await supersede_pending_user_actions(
+            session, order_id, also_system=_MOOT_AFTER.get(action_type, ())
+        )
     row = (
         (
             await session.execute(
@@ -109,15 +111,37 @@ async def enqueue_action(
     return row
 
 
-async def supersede_pending_user_actions(session: AsyncSession, order_id: uuid.UUID) -> None:
-    """End the order's PENDING user actions: the lifecycle comes first (SPEC section 10)."""
+# A system action makes these PENDING system actions of the order moot: a
+# renewal's POWER_ON after a suspension must not wait for the suspension's
+# delayed POWER_OFF (SHUTDOWN_GRACE), nor a termination's DESTROY.
+_POWER = (ActionType.SHUTDOWN, ActionType.POWER_OFF, ActionType.POWER_ON)
+_MOOT_AFTER: dict[ActionType, tuple[ActionType, ...]] = {
+    ActionType.POWER_ON: _POWER,
+    ActionType.DESTROY: _POWER,
+}
+
+
+async def supersede_pending_user_actions(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    *,
+    also_system: tuple[ActionType, ...] = (),
+) -> None:
+    """End the order's PENDING user actions: the lifecycle comes first (SPEC section 10).
+
+    `also_system`: PENDING system actions of these types end the same way.
+    An IN_PROGRESS action is never touched: the new one waits for it.
+    """
     now = utcnow()
+    superseded = actions_t.c.requested_by != SYSTEM
+    if also_system:
+        superseded = or_(superseded, actions_t.c.type.in_([t.value for t in also_system]))
     statement = (
         update(actions_t)
         .where(
             actions_t.c.order_id == order_id,
             actions_t.c.status == ActionStatus.PENDING.value,
-            actions_t.c.requested_by != SYSTEM,
+            superseded,
         )
         .values(
             status=ActionStatus.FAILED.value,
