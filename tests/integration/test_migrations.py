@@ -57,3 +57,101 @@ async def _drift(url: str) -> list[Any]:
             )
     finally:
         await engine.dispose()
+
+
+def test_orders_active_before_v11_get_a_period_with_a_weeks_notice(fresh_url: str) -> None:
+    """0005: v1 never set a period; an ACTIVE order gets one from its first ACTIVE."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from order_service.db import UTCDateTime
+
+    upgrade(fresh_url, "0002")
+    now = datetime.now(UTC)
+    long_ago = now - timedelta(days=40)  # its month ran out while v1 did not look
+    recent = now - timedelta(days=3)
+    ids = {"long_ago": uuid.uuid4(), "recent": uuid.uuid4(), "unpaid": uuid.uuid4()}
+    orders = sa.table(
+        "orders",
+        *(sa.column(name) for name in ("user_id", "plan_id", "plan_name", "image_id")),
+        *(sa.column(name) for name in ("image_name", "duration", "base_price", "currency")),
+        *(sa.column(name) for name in ("promo_discount", "coupon_discount", "final_price")),
+        *(sa.column(name) for name in ("status", "do_size_slug", "do_image_slug")),
+        sa.column("id", sa.Uuid()),
+        *(sa.column(name, UTCDateTime()) for name in ("created_at", "updated_at", "paid_at")),
+    )
+    history = sa.table(
+        "status_history",
+        *(sa.column(name) for name in ("previous_status", "new_status", "actor")),
+        sa.column("id", sa.Uuid()),
+        sa.column("order_id", sa.Uuid()),
+        sa.column("created_at", UTCDateTime()),
+    )
+
+    def order(key: str, status: str, duration: str, at: datetime) -> dict[str, Any]:
+        return {
+            "id": ids[key], "user_id": "u", "plan_id": "p", "plan_name": "P", "image_id": "i",
+            "image_name": "I", "duration": duration, "base_price": 1, "currency": "IDR",
+            "promo_discount": 0, "coupon_discount": 0, "final_price": 1, "status": status,
+            "do_size_slug": "s", "do_image_slug": "i", "created_at": at, "updated_at": now,
+            "paid_at": at,
+        }  # fmt: skip
+
+    async def seed() -> None:
+        engine = create_engine(fresh_url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                orders.insert(),
+                [
+                    order("long_ago", "ACTIVE", "MONTHLY", long_ago),
+                    order("recent", "ACTIVE", "ANNUAL", recent),
+                    order("unpaid", "PENDING_PAYMENT", "MONTHLY", recent),
+                ],
+            )
+            await connection.execute(
+                history.insert(),
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "order_id": ids[key],
+                        "previous_status": "PROVISIONING",
+                        "new_status": "ACTIVE",
+                        "actor": "system",
+                        "created_at": at,
+                    }
+                    for key, at in (("long_ago", long_ago), ("recent", recent))
+                ],
+            )
+        await engine.dispose()
+
+    async def periods() -> dict[uuid.UUID, Any]:
+        engine = create_engine(fresh_url)
+        async with engine.connect() as connection:
+            found = sa.table(
+                "orders",
+                sa.column("id", sa.Uuid()),
+                *(
+                    sa.column(name, UTCDateTime())
+                    for name in ("activated_at", "expires_at", "next_reminder_at")
+                ),
+            )
+            rows = (await connection.execute(sa.select(found))).all()
+        await engine.dispose()
+        return {row[0]: row[1:] for row in rows}
+
+    asyncio.run(seed())
+    upgrade(fresh_url)
+    found = asyncio.run(periods())
+
+    activated, expires, reminder = found[ids["long_ago"]]
+    assert abs((activated - long_ago).total_seconds()) < 1
+    # A month after activation is past: a week's notice from the upgrade instead.
+    assert timedelta(days=6, hours=23) < expires - now < timedelta(days=7, minutes=5)
+    # ... and its P7D reminder is due at once: the owner hears of it right away.
+    assert abs((reminder - (expires - timedelta(days=7))).total_seconds()) < 1
+    activated, expires, reminder = found[ids["recent"]]
+    assert abs((activated - recent).total_seconds()) < 1
+    assert expires.year == recent.year + 1 and expires.day == recent.day
+    assert abs((reminder - (expires - timedelta(days=7))).total_seconds()) < 1
+    assert found[ids["unpaid"]] == (None, None, None)
