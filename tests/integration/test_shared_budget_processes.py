@@ -4,8 +4,8 @@ The full-size scenario of issue 11 is 300 orders against DO's 250/min with the
 budget at 225/min: minutes of wall time. Scaled down here so the storm stays
 near a minute and a half, with the same shape: the budget (60/min) sits below
 the fake's enforced limit (66/min, the same 10 % headroom as 225 under 250), and
-30 orders need more DO requests (a listing, a create and at least one poll
-each, ~90) than one minute allows. Three processes each keeping their own
+72 orders need more DO requests (a create each, plus the coalesced lookups
+before creating and the polls, ~80) than one minute allows. Three processes each keeping their own
 60/min would send up to 180/min and collect 429s; sharing one budget, the fake's
 busiest rolling minute stays at or under 66 and no 429 is served - also when
 one of the three is SIGKILLed mid-storm.
@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 
 BUDGET_PER_MINUTE = 60
 FAKE_PER_MINUTE = 66
-ORDERS = 30
+ORDERS = 72
 RETRY_AFTER_S = 3
 
 
