@@ -14,6 +14,7 @@ Asserted for every generated request (valid and invalid ones):
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -125,6 +126,78 @@ def _seed_orders(client: TestClient) -> list[str]:
     return ids
 
 
+def _make_active(database_url: str, order_id: str) -> None:
+    """Fast-forward a paid order to ACTIVE with a droplet (what the provisioner would do)."""
+    import asyncio
+    import uuid
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from order_service.db import create_engine, utcnow
+    from order_service.orders.models import Order
+    from order_service.provisioning.models import ProvisioningTask
+
+    async def run() -> None:
+        engine = create_engine(database_url)
+        now = utcnow()
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(Order)
+                .where(Order.id == uuid.UUID(order_id))
+                .values(
+                    status="ACTIVE",
+                    activated_at=now,
+                    expires_at=now + timedelta(days=30),
+                )
+            )
+            await connection.execute(
+                update(ProvisioningTask)
+                .where(ProvisioningTask.order_id == uuid.UUID(order_id))
+                .values(status="SUCCESS", droplet_id=4242, droplet_status="active")
+            )
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def _seed_world(client: TestClient, database_url: str) -> dict[str, list[str]]:
+    """Ids for every path parameter, naming real rows in useful states.
+
+    Orders: unpaid, provisioning and ACTIVE; on the ACTIVE one a pending
+    renewal and a pending action; a webhook endpoint with a delivery (a ping).
+    Each operation is fuzzed with these ids as well as generated ones, so the
+    requests get past "not found" into the state rules.
+    """
+    order_ids = _seed_orders(client)
+    active = order_ids[1]
+    _make_active(database_url, active)
+    renewal = client.post(
+        f"/api/v1/orders/{active}/renewals", json={"periods": 1}, headers=auth(FUZZ_USER)
+    )
+    assert renewal.status_code == 201, renewal.text
+    action = client.post(
+        f"/api/v1/orders/{active}/actions", json={"type": "REBOOT"}, headers=auth(FUZZ_USER)
+    )
+    assert action.status_code == 202, action.text
+    webhook = client.post(
+        "/api/v1/internal/webhooks",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["*"]},
+        headers=INTERNAL,
+    )
+    assert webhook.status_code == 201, webhook.text
+    webhook_id = webhook.json()["data"]["id"]
+    assert client.post(f"/api/v1/internal/webhooks/{webhook_id}/ping", headers=INTERNAL).is_success
+    deliveries = client.get(f"/api/v1/internal/webhooks/{webhook_id}/deliveries", headers=INTERNAL)
+    return {
+        "order_id": order_ids,
+        "renewal_id": [renewal.json()["data"]["id"]],
+        "action_id": [action.json()["data"]["id"]],
+        "webhook_id": [webhook_id],
+        "delivery_id": [d["id"] for d in deliveries.json()["data"]],
+    }
+
+
 def _send(client: TestClient, kwargs: dict[str, Any]) -> httpx.Response:
     headers = {k: v for k, v in kwargs["headers"].items() if k.lower() not in _AUTH_HEADERS}
     headers.update(VALID_HEADERS)
@@ -150,6 +223,7 @@ def _send(client: TestClient, kwargs: dict[str, Any]) -> httpx.Response:
 
 
 _AUTH_HEADERS = {"authorization", "x-api-key"}
+_PATH_PARAMETERS = ("order_id", "renewal_id", "action_id", "webhook_id", "delivery_id")
 
 
 def _assert_envelope(response: httpx.Response) -> None:
@@ -176,15 +250,18 @@ def test_fuzz_operation(
     schema, routes = _schema_and_routes(settings)
     operation = schema[path][method]
     route = routes[(method, path)]
-    order_ids = _seed_orders(live_client) if "{order_id}" in path else []
+    names = [name for name in _PATH_PARAMETERS if "{" + name + "}" in path]
+    world = _seed_world(live_client, settings.database_url) if names else {}
     label = f"{method} {path}"
     sent = fuzz_volume.setdefault(label, Counter())
 
     def strategy(mode: schemathesis.GenerationMode) -> Any:
         strategies = [operation.as_strategy(mode)]
-        strategies += [
-            operation.as_strategy(mode, path_parameters={"order_id": oid}) for oid in order_ids
-        ]
+        if names:
+            # Every combination of seeded ids for the path's parameters.
+            for combination in itertools.product(*(world[name] for name in names)):
+                known = dict(zip(names, combination, strict=True))
+                strategies.append(operation.as_strategy(mode, path_parameters=known))
         return st.one_of(strategies)
 
     adapter = TypeAdapter(route.response_model) if route.response_model is not None else None
