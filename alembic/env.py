@@ -11,9 +11,9 @@ import asyncio
 from sqlalchemy.engine import Connection
 
 from alembic import context
+from order_service import models as _models  # noqa: F401  (registers every table)
 from order_service.config import DatabaseSettings
 from order_service.db import Base, create_engine
-from order_service import models as _models  # noqa: F401  (registers every table)
 
 config = context.config
 target_metadata = Base.metadata
