@@ -85,6 +85,9 @@ def service_env(
         "DIGITALOCEAN_API_TOKEN": DO_TOKEN,
         "PROVISIONING_POLL_INTERVAL_MS": "1000",
         "LOG_LEVEL": log_level,
+        # The load runs create thousands of unpaid orders for a few users: the
+        # abuse limit (default 10 per user) would turn them into 429s.
+        "MAX_UNPAID_ORDERS_PER_USER": "0",
     }
     env.update({k.upper(): v for k, v in extra.items()})
     return env
