@@ -262,6 +262,11 @@ def phase_api(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
                 ctx, targets, reps=args.reps, duration=args.duration, endpoints=endpoints
             )
             check = api.loadgen_check(ctx, targets[1], args.duration)
+            # Only `ours` stays up beside the INFO-logging copy: with every target
+            # up, their pools (request, background, budget listener) outgrew
+            # PostgreSQL's 100 connections and the copy never got ready.
+            for target in targets[1:]:
+                target.down()
             logging_runs = _logging_runs(ctx, targets[0], env, setup, args)
             elapsed = time.monotonic() - started
         finally:
