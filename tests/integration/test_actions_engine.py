@@ -312,14 +312,20 @@ async def test_actions_of_one_order_run_one_at_a_time_oldest_first(
     order_id, droplet_id = await active_order(service)
 
     first = await system_action(engine, order_id, ActionType.POWER_OFF)
-    second = await system_action(engine, order_id, ActionType.POWER_ON)
+    # A user's action queued behind it (a system POWER_ON would supersede the
+    # pending POWER_OFF instead: see test_action_writer.py).
+    async with create_sessionmaker(engine)() as session, session.begin():
+        row = await enqueue_action(
+            session, uuid.UUID(order_id), ActionType.REBOOT, requested_by="user:prov-user"
+        )
+    second = str(row["id"])
     done = [await wait_action(service, order_id, a) for a in (first, second)]
 
     assert [a["status"] for a in done] == ["COMPLETED", "COMPLETED"]
     assert done[0]["completedAt"] <= done[1]["startedAt"]
     assert (await droplet(fake_do, droplet_id)).json()["droplet"]["status"] == "active"
     do = await stats(fake_do)
-    assert (do["actions"]["power_off"], do["actions"]["power_on"]) == (1, 1)
+    assert (do["actions"]["power_off"], do["actions"]["reboot"]) == (1, 1)
     assert do["actions_pending_event"] == 0  # never two at once on the droplet
 
 
