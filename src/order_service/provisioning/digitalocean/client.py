@@ -16,7 +16,8 @@ caller gets back is one of:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from order_service.provisioning.digitalocean.models import (
     DROPLET_ACTION_TYPES,
@@ -30,6 +31,7 @@ from order_service.provisioning.digitalocean.responses import (
     json_object,
     malformed,
     next_page,
+    parse_body,
 )
 from order_service.provisioning.digitalocean.transport import DigitalOceanTransport
 
@@ -71,14 +73,14 @@ class DigitalOceanClient(DigitalOceanTransport):
             operation, "POST", "/v2/droplets", json=payload, retry_ambiguous=False
         )
         assert response is not None  # 404 is not tolerated for POST
-        body = json_object(response, operation)
-        try:
-            return CreatedDroplet(
+        return parse_body(
+            response,
+            operation,
+            lambda body: CreatedDroplet(
                 droplet=Droplet.from_api(body["droplet"]),
                 create_action_id=create_action_id(body),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise malformed(operation, response, exc) from exc
+            ),
+        )
 
     async def get_droplet(self, droplet_id: int) -> Droplet | None:
         """The droplet, or ``None`` on 404 (unknown, deleted, or not visible yet)."""
@@ -88,11 +90,7 @@ class DigitalOceanClient(DigitalOceanTransport):
         )
         if response is None:
             return None
-        body = json_object(response, operation)
-        try:
-            return Droplet.from_api(body["droplet"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise malformed(operation, response, exc) from exc
+        return parse_body(response, operation, lambda body: Droplet.from_api(body["droplet"]))
 
     async def list_droplets_by_tag(self, tag: str, *, per_page: int = 200) -> list[Droplet]:
         """Every droplet carrying ``tag``, across all pages (deduplicated by id).
@@ -176,11 +174,7 @@ class DigitalOceanClient(DigitalOceanTransport):
             retry_ambiguous=retry_ambiguous,
         )
         assert response is not None  # a 404 raised DigitalOceanNotFoundError
-        body = json_object(response, operation)
-        try:
-            return DropletAction.from_api(body["action"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise malformed(operation, response, exc) from exc
+        return parse_body(response, operation, _action)
 
     async def get_action(self, action_id: int) -> DropletAction | None:
         """``GET /v2/actions/{id}``: the action, or ``None`` on 404."""
@@ -190,11 +184,7 @@ class DigitalOceanClient(DigitalOceanTransport):
         )
         if response is None:
             return None
-        body = json_object(response, operation)
-        try:
-            return DropletAction.from_api(body["action"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise malformed(operation, response, exc) from exc
+        return parse_body(response, operation, _action)
 
     async def get_action_status(self, action_id: int) -> str | None:
         """``in-progress``/``completed``/``errored``, or ``None`` on 404.
@@ -247,3 +237,7 @@ class DigitalOceanClient(DigitalOceanTransport):
         # DigitalOcean lists newest first; sort anyway so callers can rely on it.
         # Action ids grow with time, so the id orders them even without timestamps.
         return sorted(actions, key=lambda action: action.id, reverse=True)
+
+
+def _action(body: Mapping[str, Any]) -> DropletAction:
+    return DropletAction.from_api(body["action"])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import email.utils
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -20,6 +20,8 @@ from order_service.provisioning.digitalocean.errors import (
     DigitalOceanUnavailableError,
 )
 from order_service.provisioning.digitalocean.models import _parse_id
+
+T = TypeVar("T")
 
 MAX_PER_PAGE = 200
 #: Wait after a 429 that carries neither Retry-After nor ratelimit-reset.
@@ -125,6 +127,17 @@ def malformed(operation: str, response: httpx.Response, exc: Exception) -> Digit
         f"(HTTP {response.status_code}): {type(exc).__name__}: {exc}",
         status_code=response.status_code,
     )
+
+
+def parse_body(
+    response: httpx.Response, operation: str, parse: Callable[[Mapping[str, Any]], T]
+) -> T:
+    """`parse` applied to the JSON body; a body of the wrong shape is an outage, not a crash."""
+    body = json_object(response, operation)
+    try:
+        return parse(body)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise malformed(operation, response, exc) from exc
 
 
 def create_action_id(body: Mapping[str, Any]) -> int | None:
