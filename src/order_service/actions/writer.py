@@ -79,7 +79,7 @@ async def enqueue_action(
     """
     now = utcnow()
     if requested_by == SYSTEM:
-        await supersede_pending_user_actions(
+        await supersede_pending_actions(
             session, order_id, also_system=_MOOT_AFTER.get(action_type, ())
         )
     row = (
@@ -121,7 +121,7 @@ _MOOT_AFTER: dict[ActionType, tuple[ActionType, ...]] = {
 }
 
 
-async def supersede_pending_user_actions(
+async def supersede_pending_actions(
     session: AsyncSession,
     order_id: uuid.UUID,
     *,
