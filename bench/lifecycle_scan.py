@@ -8,6 +8,9 @@ a fresh PostgreSQL database, then measures:
 - an idle scan (nothing due: the five rules' index reads only), median of 20;
 - a scan with 100 orders due for suspension (each: transition, history,
   event, SHUTDOWN and POWER_OFF actions, in batches of 100);
+- the rows each of those touched, from PostgreSQL's own counters
+  (pg_stat_user_tables: heap rows read by sequential and index scans, rows
+  written), so "does not grow with the total" is counted, not only timed;
 - the plan of each rule's query (EXPLAIN), which must be an index scan.
 
 The database `order_service_bench_lifecycle` on 127.0.0.1:5432 (user
@@ -46,6 +49,7 @@ DSN = f"postgresql://{USER}@127.0.0.1:5432/{NAME}"
 URL = f"postgresql+asyncpg://{USER}@127.0.0.1:5432/{NAME}"
 RESULTS = Path(__file__).resolve().parent / "results" / "lifecycle_scan.json"
 DUE = 100
+IDLE_SCANS = 20
 COLUMNS = [column.name for column in orders_t.c]
 
 
@@ -94,6 +98,14 @@ def _row(n: int, *, due: bool) -> tuple[Any, ...]:
     return tuple(values[name] for name in COLUMNS)
 
 
+async def _admin_db(statement: str) -> None:
+    connection = await asyncpg.connect(DSN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
 async def _copy(rows: list[tuple[Any, ...]]) -> None:
     connection = await asyncpg.connect(DSN)
     try:
@@ -101,6 +113,55 @@ async def _copy(rows: list[tuple[Any, ...]]) -> None:
         await connection.execute("ANALYZE orders")
     finally:
         await connection.close()
+
+
+async def _table_counters() -> dict[str, int]:
+    """PostgreSQL's cumulative row counters over every table of the bench database.
+
+    A backend reports its counts when it exits (or every second or so while
+    busy), so callers dispose their engine first; this waits until no other
+    backend is connected to the database, then reads a fresh snapshot.
+    """
+    connection = await asyncpg.connect(DSN)
+    try:
+        for _ in range(100):
+            others = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                NAME,
+            )
+            if others == 0:
+                break
+            await asyncio.sleep(0.05)
+        await connection.execute("SELECT pg_stat_clear_snapshot()")
+        row = await connection.fetchrow(
+            "SELECT coalesce(sum(seq_tup_read), 0) + coalesce(sum(idx_tup_fetch), 0) AS read,"
+            " coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) AS written,"
+            " coalesce(sum(seq_scan) FILTER (WHERE relname = 'orders'), 0) AS orders_seq_scans"
+            " FROM pg_stat_user_tables"
+        )
+    finally:
+        await connection.close()
+    return {key: int(row[key]) for key in ("read", "written", "orders_seq_scans")}
+
+
+def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {key: after[key] - before[key] for key in after}
+
+
+async def _scan_with_fresh_engine(settings: Any, times: int) -> tuple[list[float], list[Any]]:
+    """Run `times` scans on an engine of their own, disposed after (so its counters land)."""
+    engine = create_engine(URL, pool_size=2)
+    try:
+        scanner = LifecycleScanner(create_sessionmaker(engine), settings)
+        durations, results = [], []
+        for _ in range(times):
+            t0 = time.perf_counter()
+            results.append(await scanner.scan())
+            durations.append(time.perf_counter() - t0)
+    finally:
+        await engine.dispose()
+    return durations, results
 
 
 async def _plans(scanner_settings: Any) -> dict[str, str]:
@@ -157,30 +218,31 @@ async def measure(size: int) -> dict[str, Any]:
         jwt_secret="bench-secret-bench-secret-bench-secret",
         _env_file=None,
     )
-    engine = create_engine(URL, pool_size=2)
-    try:
-        scanner = LifecycleScanner(create_sessionmaker(engine), settings)
-        await scanner.scan()  # warm: connections, statement caches
-        idle = []
-        for _ in range(20):
-            t0 = time.perf_counter()
-            result = await scanner.scan()
-            idle.append(time.perf_counter() - t0)
-            assert result.total() == 0, result
-        await _copy([_row(n, due=True) for n in range(DUE)])
-        t0 = time.perf_counter()
-        result = await scanner.scan()
-        due_s = time.perf_counter() - t0
-        assert result.suspended == DUE, result
-    finally:
-        await engine.dispose()
+    # Rows loaded by COPY are not "touched by the scan": keep autovacuum from
+    # reading them mid-measurement either.
+    await _admin_db("ALTER TABLE orders SET (autovacuum_enabled = false)")
+    await _scan_with_fresh_engine(settings, 1)  # warm: catalog caches, first plans
+    before_idle = await _table_counters()
+    idle, results = await _scan_with_fresh_engine(settings, IDLE_SCANS)
+    idle_rows = _delta(await _table_counters(), before_idle)
+    assert all(result.total() == 0 for result in results), results
+    await _copy([_row(n, due=True) for n in range(DUE)])
+    before_due = await _table_counters()
+    (due_s,), (result,) = await _scan_with_fresh_engine(settings, 1)
+    due_rows = _delta(await _table_counters(), before_due)
+    assert result.suspended == DUE, result
     return {
         "orders": size,
         "load_s": round(loaded_s, 1),
         "idle_scan_ms": round(statistics.median(idle) * 1000, 2),
         "idle_scan_p90_ms": round(sorted(idle)[int(len(idle) * 0.9)] * 1000, 2),
         "due": DUE,
+        "idle_rows_touched": round(idle_rows["read"] / IDLE_SCANS, 1),
+        "idle_rows_written": round(idle_rows["written"] / IDLE_SCANS, 1),
         "due_scan_s": round(due_s, 2),
+        "rows_touched": due_rows["read"],
+        "rows_written": due_rows["written"],
+        "orders_seq_scans": idle_rows["orders_seq_scans"] + due_rows["orders_seq_scans"],
         "per_due_order_ms": round(due_s * 1000 / DUE, 1),
         "plans": await _plans(settings),
     }
@@ -196,12 +258,16 @@ async def main(sizes: list[int]) -> None:
         await _admin(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print("\n| ACTIVE orders | idle scan (median / p90) | scan with 100 due | per due order |")
-    print("| ---: | ---: | ---: | ---: |")
+    print(
+        "\n| ACTIVE orders | idle scan (median / p90) | rows read per idle scan "
+        "| scan with 100 due | rows read / written by it | per due order |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(
             f"| {r['orders']:,} | {r['idle_scan_ms']} / {r['idle_scan_p90_ms']} ms "
-            f"| {r['due_scan_s']} s | {r['per_due_order_ms']} ms |"
+            f"| {r['idle_rows_touched']} | {r['due_scan_s']} s "
+            f"| {r['rows_touched']:,} / {r['rows_written']:,} | {r['per_due_order_ms']} ms |"
         )
     for r in results:
         print(f"\nplans with {r['orders']:,} orders:")

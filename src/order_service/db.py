@@ -165,6 +165,22 @@ def skip_locked(statement: Select[Any]) -> Select[Any]:
     return statement.with_for_update(skip_locked=True)
 
 
+async def plan_with_values(session: AsyncSession) -> None:
+    """Plan this transaction's queries for their actual parameter values (PostgreSQL).
+
+    asyncpg prepares every statement; after five runs PostgreSQL may switch a
+    prepared statement to a generic plan, chosen without the parameters. For
+    a query like "PENDING_PAYMENT created before $2" or "ACTIVE, canceled at
+    period end, expired before $2" the generic plan cannot tell that almost no
+    row is due, and reads every order (a sequential scan, or the created_at
+    index filtered by status): the lifecycle scan's cost then grows with the
+    total, the thing SPEC section 9 rules out. A custom plan costs a fraction
+    of a millisecond per query; the scan runs a handful per interval.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects stay readable after commit, which is when
     # responses are rendered.

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order_service import metrics
 from order_service.config import Settings
-from order_service.db import skip_locked, utcnow
+from order_service.db import plan_with_values, skip_locked, utcnow
 from order_service.errors import AppError
 from order_service.jsonresponse import iso
 from order_service.lifecycle import changes
@@ -200,6 +200,7 @@ class LifecycleScanner:
             if skipped:
                 statement = statement.where(o.id.not_in(skipped))
             async with self._sessionmaker() as session, session.begin():
+                await plan_with_values(session)
                 rows = (await session.execute(skip_locked(statement.limit(self._batch)))).mappings()
                 batch = list(rows)
                 now = utcnow()
