@@ -369,9 +369,14 @@ def phase_webhooks(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
 
 
 def phase_lifecycle(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.lifecycle import QUICK_SIZES, SIZES, run_lifecycle
+    from bench.lifecycle import DRAIN, QUICK_DRAIN, QUICK_SIZES, SIZES, run_lifecycle
 
-    return run_lifecycle(args.lifecycle_sizes or (QUICK_SIZES if args.quick else SIZES))
+    due, window = QUICK_DRAIN if args.quick else DRAIN
+    return run_lifecycle(
+        args.lifecycle_sizes or (QUICK_SIZES if args.quick else SIZES),
+        drain_due=due,
+        drain_window_s=window,
+    )
 
 
 def phase_compare(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:

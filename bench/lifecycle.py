@@ -1,4 +1,5 @@
-"""Phase `lifecycle` (issue 9): `bench/lifecycle_scan.py`'s scan cost at each size.
+"""Phase `lifecycle` (issue 9): `bench/lifecycle_scan.py`'s scan cost at each size,
+then `bench/lifecycle_drain.py`'s backlog of due suspensions.
 
 The measurement is `bench.lifecycle_scan.measure(size)` (its own database,
 `order_service_bench_lifecycle`, dropped and created for each size); this
@@ -16,11 +17,13 @@ from typing import Any
 
 import asyncpg
 
-from bench import lifecycle_scan
+from bench import lifecycle_drain, lifecycle_scan
 from bench.infra import log
 
 SIZES = (10_000, 100_000)
 QUICK_SIZES = (500, 2_000)
+DRAIN = (10_000, 180.0)  # due suspensions, seconds watched
+QUICK_DRAIN = (1_000, 75.0)
 GOAL_RATIO = 1.5
 
 
@@ -59,9 +62,14 @@ async def _measure_all(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
     return results
 
 
-def run_lifecycle(sizes: tuple[int, ...]) -> dict[str, Any]:
+def run_lifecycle(
+    sizes: tuple[int, ...], *, drain_due: int, drain_window_s: float
+) -> dict[str, Any]:
     results = asyncio.run(_measure_all(sizes))
+    log(f"lifecycle: backlog of {drain_due:,} due suspensions for {drain_window_s:g} s")
+    drain = lifecycle_drain.run_drain(drain_due, drain_window_s)
     return {
+        "drain": drain,
         "sizes": list(sizes),
         "due": lifecycle_scan.DUE,
         "results": results,

@@ -1,4 +1,5 @@
-"""DigitalOcean unreachable past the retries: the action fails DIGITALOCEAN_UNAVAILABLE.
+"""DigitalOcean unreachable past the retries: the action fails DIGITALOCEAN_UNAVAILABLE;
+and a process works only a few actions at once.
 
 The engine is built here by hand on a DO client that does not retry, so the
 three consecutive failures the engine tolerates take milliseconds, not the
@@ -129,3 +130,36 @@ async def test_do_down_for_two_checks_is_ridden_out(
 
     assert (row["status"], row["error_code"]) == ("COMPLETED", None)
     assert (await control.get("/_fake/stats")).json()["actions"]["power_on"] == 1
+
+
+async def test_a_process_works_at_most_max_in_flight_actions_at_once(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    fake_do: tuple[str, httpx.AsyncClient],
+) -> None:
+    url, control = fake_do
+    action_ids = []
+    for _ in range(3):
+        order_id = await active_order_with_droplet(client, engine, control)
+        response = await client.post(
+            f"/api/v1/orders/{order_id}/actions", json={"type": "POWER_ON"}, headers=auth(OWNER)
+        )
+        assert response.status_code == 202, response.text
+        action_ids.append(response.json()["data"]["id"])
+    client_do = DigitalOceanClient(url, "fake-do-token", retry_attempts=1)
+    config = ActionsConfig(
+        poll_interval_s=0.02, timeout=timedelta(seconds=30), lease_s=5, max_in_flight=2
+    )
+    actions = ActionEngine(
+        ActionStore(create_sessionmaker(engine), "test-engine"), client_do, config
+    )
+    try:
+        assert await actions.runner.scan() == 2  # the third waits for a free place
+        assert await actions.runner.scan() == 0
+        await asyncio.wait_for(asyncio.gather(*actions.runner.workers.values()), 10)
+        assert await actions.runner.scan() == 1
+        await asyncio.wait_for(asyncio.gather(*actions.runner.workers.values()), 10)
+    finally:
+        await actions.stop()
+        await client_do.aclose()
+    assert (await control.get("/_fake/stats")).json()["actions"]["power_on"] == 3

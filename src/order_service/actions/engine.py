@@ -88,6 +88,13 @@ class ActionsConfig:
     # POWER_OFF queued behind it (SPEC section 9: "only if the droplet is not
     # off within 2 minutes") must not wait for the whole ACTION_TIMEOUT.
     shutdown_grace: timedelta | None = None
+    # Actions one process works at once. Every action spends a few DO requests
+    # (look, send, follow, look) from one budget of 225 a minute: started all
+    # at once, a backlog of 10,000 suspensions had each action wait behind
+    # every other's next request, so none finished for hours (and each one's
+    # ACTION_TIMEOUT ran from its start meanwhile). A few at a time finish at
+    # the budget's pace, and a new order's provisioning still gets requests.
+    max_in_flight: int = 20
 
     @property
     def settle_s(self) -> float:
@@ -149,6 +156,7 @@ class ActionEngine:
             interval_s=config.poll_interval_s,
             lease_s=config.lease_s,
             batch=CLAIM_BATCH,
+            max_in_flight=config.max_in_flight,
         )
 
     def start(self) -> None:
