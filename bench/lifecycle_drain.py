@@ -120,15 +120,22 @@ async def _load(fake_url: str, due: int) -> None:
 
 async def _sample(connection: asyncpg.Connection, fake: httpx.AsyncClient) -> dict[str, Any]:
     suspended = await connection.fetchval("SELECT count(*) FROM orders WHERE status = 'SUSPENDED'")
-    actions = dict(
-        await connection.fetch("SELECT status, count(*) FROM server_actions GROUP BY status")
-    )
+    actions = {
+        f"{row['type']} {row['status']}{' ' + row['error_code'] if row['error_code'] else ''}": row[
+            "count"
+        ]
+        for row in await connection.fetch(
+            "SELECT type, status, error_code, count(*) FROM server_actions"
+            " GROUP BY type, status, error_code"
+        )
+    }
     stats = (await fake.get("/_fake/stats")).json()
     return {
         "suspended": suspended,
         "actions": actions,
         "do_requests": stats["requests"],
         "rate_limited": stats["rate_limited"],
+        "by_route": {route: n for route, n in stats["by_route"].items() if n},
         "droplets_off": stats["droplets_by_status"].get("off", 0),
     }
 

@@ -16,7 +16,7 @@ from sqlalchemy import RowMapping, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order_service.actions.models import ServerAction
-from order_service.actions.writer import UNFINISHED, action_json
+from order_service.actions.writer import SYSTEM, UNFINISHED, action_json, end_moot_power_off
 from order_service.db import utcnow
 from order_service.engine.leases import LeaseStore
 from order_service.events.outbox import write_event
@@ -118,6 +118,12 @@ class ActionStore(LeaseStore):
                         updated_at=now,
                     )
                 )
+            if (
+                completed
+                and row["type"] == ActionType.SHUTDOWN.value
+                and row["requested_by"] == SYSTEM
+            ):
+                await end_moot_power_off(session, order_id)
             if task_values:
                 await session.execute(
                     update(tasks_t)

@@ -140,11 +140,14 @@ async def supersede_pending_actions(
     order_id: uuid.UUID,
     *,
     also_system: tuple[ActionType, ...] = (),
+    users: bool = True,
+    message: str = "Superseded by a lifecycle action of the service",
 ) -> None:
     """End the order's PENDING user actions: the lifecycle comes first (SPEC section 10).
 
-    `also_system`: PENDING system actions of these types end the same way.
-    An IN_PROGRESS action is never touched: the new one waits for it.
+    `also_system`: PENDING system actions of these types end the same way
+    (`users=False`: only those). An IN_PROGRESS action is never touched: the
+    new one waits for it.
     """
     moot = {t.value for t in also_system}
     # Locked so the engine cannot start one of them between this read and the update.
@@ -153,7 +156,7 @@ async def supersede_pending_actions(
         row["id"]
         for row in open_actions
         if row["status"] == ActionStatus.PENDING.value
-        and (row["requested_by"] != SYSTEM or row["type"] in moot)
+        and ((users and row["requested_by"] != SYSTEM) or row["type"] in moot)
     ]
     if not ids:
         return
@@ -164,7 +167,7 @@ async def supersede_pending_actions(
         .values(
             status=ActionStatus.FAILED.value,
             error_code=SUPERSEDED,
-            error_message="Superseded by a lifecycle action of the service",
+            error_message=message,
             completed_at=now,
             updated_at=now,
             lease_owner=None,
@@ -174,3 +177,19 @@ async def supersede_pending_actions(
     )
     for row in (await session.execute(statement)).mappings().all():
         await write_event(session, "action.failed", order_id, action=action_json(row))
+
+
+async def end_moot_power_off(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """A suspension's graceful SHUTDOWN turned the droplet off: its hard POWER_OFF is moot.
+
+    SPEC section 9 sends the POWER_OFF "only if the droplet is not off within
+    2 minutes". Left pending, it would still cost a DO request to find the
+    droplet off; in a backlog of suspensions that was one request in six.
+    """
+    await supersede_pending_actions(
+        session,
+        order_id,
+        also_system=(ActionType.POWER_OFF,),
+        users=False,
+        message="The graceful SHUTDOWN turned the droplet off: no hard POWER_OFF is needed",
+    )
