@@ -5,8 +5,10 @@ nothing else: the same JWT / X-API-Key check (PyJWT, constant-time compare),
 the same SQL statements (copied from what SQLAlchemy sends for the service,
 see bench/README.md), the same catalog calls over HTTP for POST (plan and
 image at once, then the coupon), the same rows written in one transaction,
-and a JSON body of the same shape. No ORM, no dependency injection, no
-validation framework, no middleware, no metrics, no logging.
+and a JSON body of the same shape, and (v1.1) the event rows a change writes
+in its transaction (order.created; order.paid and order.provisioning). No
+ORM, no dependency injection, no validation framework, no middleware, no
+metrics, no logging.
 
 Reads run without BEGIN/COMMIT: under READ COMMITTED a transaction around
 plain SELECTs adds two round trips and no consistency. Writes run in one
@@ -174,6 +176,12 @@ SQL_INSERT_TASK = (
     "$2::UUID, $3::VARCHAR, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::INTEGER, "
     "$8::TIMESTAMP WITH TIME ZONE, $9::TIMESTAMP WITH TIME ZONE, $10::INTEGER, "
     "$11::TIMESTAMP WITH TIME ZONE)"
+)
+# v1.1 (SPEC section 11): a change writes its event, with the order as of the
+# change, in the same transaction; the sequence is stamped later by a relay.
+SQL_INSERT_EVENT = (
+    "INSERT INTO events (id, sequence, type, order_id, data, created_at) VALUES ($1::UUID, "
+    "NULL, $2::VARCHAR, $3::UUID, $4::JSONB, $5::TIMESTAMP WITH TIME ZONE)"
 )
 ITEM_RANK = ("PLAN", 0, "IMAGE", 1, 2)
 
@@ -484,7 +492,8 @@ async def create_order(request: Request) -> Response:
             "null",
             now,
         )
-    item_rows = [dict(zip(_ITEM_KEYS, item, strict=True)) for item in items]
+        item_rows = [dict(zip(_ITEM_KEYS, item, strict=True)) for item in items]
+        await _insert_event(conn, "order.created", order, item_rows, None, now)
     return _json({"data": _order(order, item_rows, None)}, 201)
 
 
@@ -499,6 +508,13 @@ _ITEM_KEYS = (
     "total_price",
     "created_at",
 )
+
+
+async def _insert_event(
+    conn: Any, kind: str, order: dict[str, Any], items: list[Any], task: Any, at: datetime
+) -> None:
+    data = orjson.dumps({"order": _order(order, items, task)}, default=_default, option=_OPTS)
+    await conn.execute(SQL_INSERT_EVENT, uuid.uuid4(), kind, order["id"], data.decode(), at)
 
 
 async def payment_status(request: Request) -> Response:
@@ -535,6 +551,9 @@ async def payment_status(request: Request) -> Response:
             "null",
             now,
         )
+        items = await conn.fetch(sql_items(1), *ITEM_RANK, order_id)
+        paid = dict(row) | {"status": "PAID", "updated_at": now, "paid_at": now}
+        await _insert_event(conn, "order.paid", paid, items, None, now)
         await conn.fetchrow(SQL_LOCK, order_id)
         later = now + timedelta(microseconds=1)
         await conn.execute(SQL_STATUS, "PROVISIONING", later, order_id)
@@ -563,8 +582,9 @@ async def payment_status(request: Request) -> Response:
             0,
             later,
         )
+        provisioning = paid | {"status": "PROVISIONING", "updated_at": later}
+        await _insert_event(conn, "order.provisioning", provisioning, items, None, later)
         detail = await conn.fetchrow(SQL_DETAIL, order_id)
-        items = await conn.fetch(sql_items(1), *ITEM_RANK, order_id)
         history = await conn.fetch(SQL_HISTORY, order_id)
     return _json({"data": _order(detail, items, _task(detail, "task__"), history)})
 

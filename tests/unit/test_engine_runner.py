@@ -120,3 +120,17 @@ async def test_a_crashing_or_lease_lost_worker_leaves_the_runner_working() -> No
     await asyncio.sleep(0.01)
     assert runner.workers == {}  # both ended; their rows wait for the lease to expire
     await runner.stop()
+
+
+async def test_stop_survives_a_database_that_refuses_the_release(caplog: Any) -> None:
+    class Refusing(MemoryStore):
+        async def release_all(self) -> int:
+            raise RuntimeError("database is locked")
+
+    store = Refusing()
+    store.due = [row()]
+    runner = WorkRunner("test", store, forever, interval_s=60, lease_s=30)  # type: ignore[arg-type]
+    assert await runner.scan() == 1
+    await runner.stop()  # the leases expire instead; stopping the process goes on
+    assert all(task.done() for task in runner.workers.values())
+    assert "leases will expire instead" in caplog.text

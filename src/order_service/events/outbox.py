@@ -63,16 +63,6 @@ EVENT_TYPES: frozenset[str] = frozenset(
 )
 
 
-async def _items(session: AsyncSession, order_id: uuid.UUID) -> list[Any]:
-    """An order's items, read once per transaction: they never change after creation,
-    and a payment writes two events (order.paid, order.provisioning) for one order."""
-    cache: dict[uuid.UUID, list[Any]] = session.info.setdefault("event_items", {})
-    if order_id not in cache:
-        items = await repo.get_items(session, [order_id])
-        cache[order_id] = items.get(order_id, [])
-    return cache[order_id]
-
-
 def history_event_type(previous: str | None, new: str) -> str:
     """The event type of one history row (SPEC section 11)."""
     if previous is None:
@@ -98,7 +88,8 @@ async def write_event(
     if found is None:
         raise ValueError(f"event {event_type} for an unknown order {order_id}")
     order, task = found
-    data: dict[str, Any] = {"order": order_json(order, await _items(session, order_id), task)}
+    items = await repo.items_of(session, order_id)
+    data: dict[str, Any] = {"order": order_json(order, items, task)}
     if history is not None:
         data["history"] = history
     if renewal is not None:

@@ -186,6 +186,16 @@ async def get_items(
     return grouped
 
 
+async def items_of(session: AsyncSession, order_id: uuid.UUID) -> list[Any]:
+    """One order's items, read once per session: they never change after the order is
+    created, and a payment needs them for two events and its response."""
+    cache: dict[uuid.UUID, list[Any]] = session.info.setdefault("order_items", {})
+    if order_id not in cache:
+        items = await get_items(session, [order_id])
+        cache[order_id] = items.get(order_id, [])
+    return cache[order_id]
+
+
 async def get_tasks(
     session: AsyncSession, order_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, RowMapping]:

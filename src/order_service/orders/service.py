@@ -207,9 +207,9 @@ async def get_order(
     order, task = found
     if owner is not None and order["user_id"] != owner.id:
         raise OrderAccessDenied()
-    items = await repo.get_items(session, [order_id])
+    items = await repo.items_of(session, order_id)
     entries = await repo.get_history(session, order_id) if history else None
-    return {"data": order_json(order, items.get(order_id, []), task, entries)}
+    return {"data": order_json(order, items, task, entries)}
 
 
 async def list_orders(
