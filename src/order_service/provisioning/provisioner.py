@@ -21,10 +21,7 @@ import asyncio
 import contextlib
 import logging
 import random
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import RowMapping
@@ -43,6 +40,13 @@ from order_service.provisioning.digitalocean import (
 from order_service.provisioning.lookup import ExistingDroplets, order_tag
 from order_service.provisioning.store import TaskStore
 from order_service.provisioning.watcher import DropletWatcher
+from order_service.provisioning.work import (
+    ProvisionerConfig,
+    Work,
+    cohort_tag,
+    droplet_name,
+    droplet_values,
+)
 
 logger = logging.getLogger("order_service.provisioning")
 
@@ -58,86 +62,6 @@ UNAVAILABLE_LIMIT = 3
 # lookup by tag before the next one).
 CREATE_FAILURE_LIMIT = 5
 CLAIM_BATCH = 500
-# Not "order-…": that prefix is reserved for the per-order tag.
-COHORT_PREFIX = "vps-batch-"
-
-
-@dataclass(frozen=True)
-class ProvisionerConfig:
-    region: str
-    poll_interval_s: float
-    max_attempts: int
-    lease_s: float = 30.0
-    create_retry_max_s: float = 30.0
-
-    @property
-    def settle_s(self) -> float:
-        """How long after a possibly-sent create a lookup by tag is trusted to see it."""
-        return min(3.0, 2 * self.poll_interval_s)
-
-    @property
-    def not_found_grace_s(self) -> float:
-        """The least time a droplet must stay unseen before it counts as gone."""
-        return min(10.0, max(3.0, 10 * self.poll_interval_s))
-
-    @property
-    def create_retry_initial_s(self) -> float:
-        return min(1.0, self.poll_interval_s)
-
-    @property
-    def deadline(self) -> timedelta:
-        return timedelta(seconds=self.poll_interval_s * self.max_attempts)
-
-
-def droplet_name(order_id: uuid.UUID) -> str:
-    return f"vps-{str(order_id)[:8]}"
-
-
-def cohort_tag(moment: datetime) -> str:
-    """Droplets requested in the same hour share a tag, listed in one go while in flight."""
-    return f"{COHORT_PREFIX}{moment.astimezone(UTC):%Y%m%d%H}"
-
-
-@dataclass
-class _Work:
-    """What a worker knows of its task; mirrors the row, kept in step with every write."""
-
-    id: uuid.UUID
-    order_id: uuid.UUID
-    size: str
-    image: str
-    droplet_id: int | None
-    create_action_id: int | None
-    create_intent_at: datetime | None
-    requested_at: datetime | None
-    tags: list[str] | None
-    attempts: int
-    not_found: int
-    unavailable: int = 0
-    first_not_found_at: datetime | None = None
-    # Droplets this order had before a retry (gone or destroyed): a listing
-    # by tag may still show them for a while; they are never adopted.
-    replaced: set[int] = field(default_factory=set)
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> _Work:
-        return cls(
-            id=row["id"],
-            order_id=row["order_id"],
-            size=row["do_size"],
-            image=row["do_image"],
-            droplet_id=row["droplet_id"],
-            create_action_id=row["create_action_id"],
-            create_intent_at=row["create_intent_at"],
-            requested_at=row["requested_at"],
-            tags=row["droplet_tags"],
-            attempts=row["attempts"] or 0,
-            not_found=row["not_found_count"] or 0,
-        )
-
-    @property
-    def cohort(self) -> str | None:
-        return next((t for t in self.tags or () if t.startswith(COHORT_PREFIX)), None)
 
 
 class _Finished(Exception):
@@ -195,7 +119,7 @@ class Provisioner:
 
     async def _run_worker(self, row: RowMapping) -> None:
         """Work one claimed task to its end (the runner handles leases and crashes)."""
-        work = _Work.from_row(row)
+        work = Work.from_row(row)
         try:
             if work.droplet_id is not None and work.requested_at is None:
                 await self._resume_retried(work)
@@ -206,7 +130,7 @@ class Provisioner:
         except _Finished:
             pass
 
-    async def _resume_retried(self, work: _Work) -> None:
+    async def _resume_retried(self, work: Work) -> None:
         """An ops retry of a task that has a droplet: keep it if DO still has it and
         it is sound; destroy a broken one (errored) and wait for DO's 404 first.
 
@@ -251,7 +175,7 @@ class Provisioner:
             droplet_status="destroyed" if destroyed else "gone",
         )
 
-    async def _is_broken(self, work: _Work, droplet: Droplet) -> bool:
+    async def _is_broken(self, work: Work, droplet: Droplet) -> bool:
         """An errored droplet, or one whose build DO reports errored (SPEC section 10)."""
         if droplet.status == "errored":
             return True
@@ -259,7 +183,7 @@ class Provisioner:
             return False
         return await self._client.get_action_status(work.create_action_id) == "errored"
 
-    async def _ensure_droplet(self, work: _Work) -> None:
+    async def _ensure_droplet(self, work: Work) -> None:
         """Adopt the order's droplet if DO has one, else create one.
 
         DO is asked before *every* create, the first included (SPEC section 7):
@@ -298,7 +222,7 @@ class Provisioner:
             await self._record_droplet(work, created.droplet, created.create_action_id, tags)
             self._log(work, "droplet %s requested", created.droplet.id)
 
-    async def _adopt(self, work: _Work) -> bool:
+    async def _adopt(self, work: Work) -> bool:
         """Find a droplet an earlier create made (crash, retry, takeover, lost commit)
         and keep it; one listing by the order's tag."""
         if work.create_intent_at is not None:
@@ -330,7 +254,7 @@ class Provisioner:
         return True
 
     async def _record_droplet(
-        self, work: _Work, droplet: Droplet, action_id: int | None, tags: list[str]
+        self, work: Work, droplet: Droplet, action_id: int | None, tags: list[str]
     ) -> None:
         work.droplet_id = droplet.id
         work.create_action_id = action_id or work.create_action_id
@@ -343,10 +267,10 @@ class Provisioner:
             requested_at=work.requested_at,
             started_at=work.requested_at,
             not_found_count=0,
-            **{**_droplet_values(droplet), "droplet_tags": work.tags},
+            **{**droplet_values(droplet), "droplet_tags": work.tags},
         )
 
-    async def _check(self, work: _Work) -> None:
+    async def _check(self, work: Work) -> None:
         """One check of the droplet: finish the task, or record what DO said."""
         assert work.droplet_id is not None and work.requested_at is not None
         if utcnow() >= work.requested_at + self._config.deadline:
@@ -372,7 +296,7 @@ class Provisioner:
             return
         work.not_found = 0
         work.first_not_found_at = None
-        values = _droplet_values(droplet)
+        values = droplet_values(droplet)
         if droplet.status == "active":
             await self._succeed(work, values)
         if droplet.status == "errored":
@@ -384,7 +308,7 @@ class Provisioner:
             )
         await self._store.save(work.id, attempts=work.attempts, not_found_count=0, **values)
 
-    async def _not_found(self, work: _Work) -> None:
+    async def _not_found(self, work: Work) -> None:
         """DO does not show the droplet: an errored build, a vanished droplet, or lag."""
         work.not_found += 1
         now = utcnow()
@@ -417,7 +341,7 @@ class Provisioner:
 
     # ------------------------------------------------------------ endings
 
-    async def _succeed(self, work: _Work, values: dict[str, Any]) -> NoReturn:
+    async def _succeed(self, work: Work, values: dict[str, Any]) -> NoReturn:
         await self._store.finish(
             work.id,
             work.order_id,
@@ -430,7 +354,7 @@ class Provisioner:
         raise _Finished
 
     async def _fail(
-        self, work: _Work, code: str, message: str, values: dict[str, Any] | None = None
+        self, work: Work, code: str, message: str, values: dict[str, Any] | None = None
     ) -> NoReturn:
         await self._store.finish(
             work.id,
@@ -454,7 +378,7 @@ class Provisioner:
         )
         raise _Finished
 
-    def _observe_duration(self, work: _Work, outcome: str) -> None:
+    def _observe_duration(self, work: Work, outcome: str) -> None:
         if work.requested_at is not None:
             elapsed = (utcnow() - work.requested_at).total_seconds()
             metrics.PROVISIONING_DURATION.labels(outcome).observe(max(elapsed, 0.0))
@@ -467,21 +391,9 @@ class Provisioner:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     @staticmethod
-    def _log(work: _Work, message: str, *args: Any) -> None:
+    def _log(work: Work, message: str, *args: Any) -> None:
         logger.info(
             message,
             *args,
             extra={"order_id": str(work.order_id), "droplet_id": work.droplet_id},
         )
-
-
-def _droplet_values(droplet: Droplet) -> dict[str, Any]:
-    return {
-        "droplet_id": droplet.id,
-        "droplet_name": droplet.name,
-        "droplet_status": droplet.status,
-        "ipv4_public": droplet.ipv4_public,
-        "ipv4_private": droplet.ipv4_private,
-        "droplet_tags": list(droplet.tags),
-        "droplet_created_at": droplet.created_at,
-    }

@@ -11,13 +11,11 @@ from order_service import metrics
 from order_service.config import Settings
 from order_service.engine import process_identity
 from order_service.provisioning.digitalocean import DigitalOceanClient
-from order_service.provisioning.provisioner import (
-    Provisioner,
-    ProvisionerConfig,
-)
+from order_service.provisioning.provisioner import Provisioner
 from order_service.provisioning.rate_budget import RateBudget
 from order_service.provisioning.shared_budget import SharedRateBudget
 from order_service.provisioning.store import TaskStore
+from order_service.provisioning.work import ProvisionerConfig
 
 
 class RunningProvisioner:

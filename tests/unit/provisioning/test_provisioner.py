@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from order_service.engine import process_identity
-from order_service.provisioning.provisioner import (
+from order_service.provisioning.lookup import order_tag
+from order_service.provisioning.provisioner import Provisioner
+from order_service.provisioning.work import (
     COHORT_PREFIX,
-    Provisioner,
     ProvisionerConfig,
-    _Work,
+    Work,
     cohort_tag,
     droplet_name,
-    order_tag,
 )
 from tests.conftest import make_settings
 
@@ -89,8 +89,8 @@ def test_cohort_tag_never_looks_like_an_order_tag() -> None:
 
 
 def test_a_worker_finds_its_cohort_among_its_tags() -> None:
-    def work(tags: list[str] | None) -> _Work:
-        return _Work(
+    def work(tags: list[str] | None) -> Work:
+        return Work(
             id=uuid.uuid4(),
             order_id=ORDER_ID,
             size="s-1vcpu-1gb",

@@ -1,0 +1,109 @@
+"""What a provisioning worker carries: its settings, the task as it knows it, the names it gives.
+
+Plain data, kept apart from the worker's logic (`provisioner.py`) so each
+stays small; `from_row` and `droplet_values` are the two ends of a task row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import RowMapping
+
+from order_service.provisioning.digitalocean import Droplet
+
+# Not "order-…": that prefix is reserved for the per-order tag.
+COHORT_PREFIX = "vps-batch-"
+
+
+@dataclass(frozen=True)
+class ProvisionerConfig:
+    region: str
+    poll_interval_s: float
+    max_attempts: int
+    lease_s: float = 30.0
+    create_retry_max_s: float = 30.0
+
+    @property
+    def settle_s(self) -> float:
+        """How long after a possibly-sent create a lookup by tag is trusted to see it."""
+        return min(3.0, 2 * self.poll_interval_s)
+
+    @property
+    def not_found_grace_s(self) -> float:
+        """The least time a droplet must stay unseen before it counts as gone."""
+        return min(10.0, max(3.0, 10 * self.poll_interval_s))
+
+    @property
+    def create_retry_initial_s(self) -> float:
+        return min(1.0, self.poll_interval_s)
+
+    @property
+    def deadline(self) -> timedelta:
+        return timedelta(seconds=self.poll_interval_s * self.max_attempts)
+
+
+def droplet_name(order_id: uuid.UUID) -> str:
+    return f"vps-{str(order_id)[:8]}"
+
+
+def cohort_tag(moment: datetime) -> str:
+    """Droplets requested in the same hour share a tag, listed in one go while in flight."""
+    return f"{COHORT_PREFIX}{moment.astimezone(UTC):%Y%m%d%H}"
+
+
+@dataclass
+class Work:
+    """What a worker knows of its task; mirrors the row, kept in step with every write."""
+
+    id: uuid.UUID
+    order_id: uuid.UUID
+    size: str
+    image: str
+    droplet_id: int | None
+    create_action_id: int | None
+    create_intent_at: datetime | None
+    requested_at: datetime | None
+    tags: list[str] | None
+    attempts: int
+    not_found: int
+    unavailable: int = 0
+    first_not_found_at: datetime | None = None
+    # Droplets this order had before a retry (gone or destroyed): a listing
+    # by tag may still show them for a while; they are never adopted.
+    replaced: set[int] = field(default_factory=set)
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Work:
+        return cls(
+            id=row["id"],
+            order_id=row["order_id"],
+            size=row["do_size"],
+            image=row["do_image"],
+            droplet_id=row["droplet_id"],
+            create_action_id=row["create_action_id"],
+            create_intent_at=row["create_intent_at"],
+            requested_at=row["requested_at"],
+            tags=row["droplet_tags"],
+            attempts=row["attempts"] or 0,
+            not_found=row["not_found_count"] or 0,
+        )
+
+    @property
+    def cohort(self) -> str | None:
+        return next((t for t in self.tags or () if t.startswith(COHORT_PREFIX)), None)
+
+
+def droplet_values(droplet: Droplet) -> dict[str, Any]:
+    return {
+        "droplet_id": droplet.id,
+        "droplet_name": droplet.name,
+        "droplet_status": droplet.status,
+        "ipv4_public": droplet.ipv4_public,
+        "ipv4_private": droplet.ipv4_private,
+        "droplet_tags": list(droplet.tags),
+        "droplet_created_at": droplet.created_at,
+    }
