@@ -15,8 +15,6 @@ import asyncio
 import time
 from typing import Any
 
-import asyncpg
-
 from bench import lifecycle_drain, lifecycle_scan
 from bench.infra import log
 
@@ -54,11 +52,7 @@ async def _measure_all(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
             results.append(result)
     finally:
         # What lifecycle_scan.main does after its sizes: its database is not left behind.
-        conn = await asyncpg.connect(lifecycle_scan.ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{lifecycle_scan.NAME}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await lifecycle_scan.drop_database(lifecycle_scan.NAME)
     return results
 
 

@@ -39,7 +39,6 @@ from bench import lifecycle_scan
 from bench.infra import INTERNAL_API_KEY, RESULTS_DIR, log, stopping, workdir
 from bench.stack import service_env, start_catalog, start_fake_do, start_service
 from order_service.db import utcnow
-from order_service.migrate import upgrade
 from order_service.provisioning.models import ProvisioningTask
 
 NAME = "order_service_bench_drain"
@@ -96,10 +95,8 @@ def _task_row(order_id: uuid.UUID, droplet_id: int) -> tuple[Any, ...]:
 
 
 async def _load(fake_url: str, due: int) -> None:
-    await lifecycle_scan._admin(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-    await lifecycle_scan._admin(f'CREATE DATABASE "{NAME}"')
-    await asyncio.to_thread(upgrade, URL)
-    orders = [lifecycle_scan._row(n, due=True) for n in range(due)]
+    await lifecycle_scan.fresh_database(NAME, URL)
+    orders = [lifecycle_scan.order_row(n, due=True) for n in range(due)]
     id_index = lifecycle_scan.COLUMNS.index("id")
     order_ids = [row[id_index] for row in orders]
     droplet_ids = await _seed_droplets(fake_url, order_ids)
@@ -212,7 +209,7 @@ def run_drain(due: int = 10_000, window_s: float = 180.0) -> dict[str, Any]:
     finally:
         with stopping(service, fake, catalog):
             pass
-        asyncio.run(lifecycle_scan._admin(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
+        asyncio.run(lifecycle_scan.drop_database(NAME))
     return {"summary": summarize(samples, due, steady_from_s=60.0), "samples": samples}
 
 

@@ -53,15 +53,27 @@ IDLE_SCANS = 20
 COLUMNS = [column.name for column in orders_t.c]
 
 
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(ADMIN_DSN)
+async def execute(statement: str, dsn: str = ADMIN_DSN) -> None:
+    """One statement on its own connection (default: the server's `postgres` database)."""
+    connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(statement)
     finally:
         await connection.close()
 
 
-def _row(n: int, *, due: bool) -> tuple[Any, ...]:
+async def fresh_database(name: str, url: str) -> None:
+    """Drop and create database `name`, then migrate it to the head (`url` reaches it)."""
+    await drop_database(name)
+    await execute(f'CREATE DATABASE "{name}"')
+    await asyncio.to_thread(upgrade, url)
+
+
+async def drop_database(name: str) -> None:
+    await execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def order_row(n: int, *, due: bool) -> tuple[Any, ...]:
     now = utcnow()
     ahead = timedelta(days=1 + n % 365, seconds=n % 86_400)
     expires = now - timedelta(days=40) if due else now + ahead
@@ -96,14 +108,6 @@ def _row(n: int, *, due: bool) -> tuple[Any, ...]:
         "next_reminder_at": None if due or ahead <= timedelta(days=7) else expires - timedelta(7),
     }
     return tuple(values[name] for name in COLUMNS)
-
-
-async def _admin_db(statement: str) -> None:
-    connection = await asyncpg.connect(DSN)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 async def _copy(rows: list[tuple[Any, ...]]) -> None:
@@ -205,11 +209,9 @@ async def _plans(scanner_settings: Any) -> dict[str, str]:
 
 
 async def measure(size: int) -> dict[str, Any]:
-    await _admin(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
-    await _admin(f'CREATE DATABASE "{NAME}"')
-    await asyncio.to_thread(upgrade, URL)
+    await fresh_database(NAME, URL)
     started = time.perf_counter()
-    await _copy([_row(n, due=False) for n in range(size)])
+    await _copy([order_row(n, due=False) for n in range(size)])
     loaded_s = time.perf_counter() - started
     settings = load_settings(
         database_url=URL,
@@ -220,13 +222,13 @@ async def measure(size: int) -> dict[str, Any]:
     )
     # Rows loaded by COPY are not "touched by the scan": keep autovacuum from
     # reading them mid-measurement either.
-    await _admin_db("ALTER TABLE orders SET (autovacuum_enabled = false)")
+    await execute("ALTER TABLE orders SET (autovacuum_enabled = false)", DSN)
     await _scan_with_fresh_engine(settings, 1)  # warm: catalog caches, first plans
     before_idle = await _table_counters()
     idle, results = await _scan_with_fresh_engine(settings, IDLE_SCANS)
     idle_rows = _delta(await _table_counters(), before_idle)
     assert all(result.total() == 0 for result in results), results
-    await _copy([_row(n, due=True) for n in range(DUE)])
+    await _copy([order_row(n, due=True) for n in range(DUE)])
     before_due = await _table_counters()
     (due_s,), (result,) = await _scan_with_fresh_engine(settings, 1)
     due_rows = _delta(await _table_counters(), before_due)
@@ -255,7 +257,7 @@ async def main(sizes: list[int]) -> None:
             print(f"-- {size:,} ACTIVE orders ...", flush=True)
             results.append(await measure(size))
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+        await drop_database(NAME)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(

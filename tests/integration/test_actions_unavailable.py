@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -65,19 +66,40 @@ async def active_order_with_droplet(
     return order["id"]
 
 
-async def run_engine_until_done(engine: AsyncEngine, do_url: str, action_id: str) -> Any:
+async def request_power_on(client: httpx.AsyncClient, order_id: str) -> str:
+    response = await client.post(
+        f"/api/v1/orders/{order_id}/actions", json={"type": "POWER_ON"}, headers=auth(OWNER)
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["data"]["id"])
+
+
+@asynccontextmanager
+async def hand_built_engine(
+    engine: AsyncEngine, do_url: str, **config: Any
+) -> AsyncIterator[ActionEngine]:
+    """An actions engine on a DO client that does not retry; scanned by the test, not started."""
     client = DigitalOceanClient(do_url, "fake-do-token", retry_attempts=1)
     actions = ActionEngine(
         ActionStore(create_sessionmaker(engine), "test-engine"),
         client,
-        ActionsConfig(poll_interval_s=0.02, timeout=timedelta(seconds=30), lease_s=5),
+        ActionsConfig(poll_interval_s=0.02, timeout=timedelta(seconds=30), lease_s=5, **config),
     )
     try:
-        assert await actions.runner.scan() == 1
-        await asyncio.wait_for(asyncio.gather(*actions.runner.workers.values()), 10)
+        yield actions
     finally:
         await actions.stop()
         await client.aclose()
+
+
+async def workers_done(actions: ActionEngine) -> None:
+    await asyncio.wait_for(asyncio.gather(*actions.runner.workers.values()), 10)
+
+
+async def run_engine_until_done(engine: AsyncEngine, do_url: str, action_id: str) -> Any:
+    async with hand_built_engine(engine, do_url) as actions:
+        assert await actions.runner.scan() == 1
+        await workers_done(actions)
     async with engine.connect() as connection:
         return (
             (
@@ -100,12 +122,9 @@ async def test_do_down_for_three_checks_fails_the_action(
     url, control = fake_do
     order_id = await active_order_with_droplet(client, engine, control)
     (await control.post("/_fake/config", json={"fail_next": {"get": 3}})).raise_for_status()
-    response = await client.post(
-        f"/api/v1/orders/{order_id}/actions", json={"type": "POWER_ON"}, headers=auth(OWNER)
-    )
-    assert response.status_code == 202, response.text
+    action_id = await request_power_on(client, order_id)
 
-    row = await run_engine_until_done(engine, url, response.json()["data"]["id"])
+    row = await run_engine_until_done(engine, url, action_id)
 
     assert (row["status"], row["error_code"]) == ("FAILED", "DIGITALOCEAN_UNAVAILABLE")
     assert row["error_message"]
@@ -122,11 +141,9 @@ async def test_do_down_for_two_checks_is_ridden_out(
     url, control = fake_do
     order_id = await active_order_with_droplet(client, engine, control)
     (await control.post("/_fake/config", json={"fail_next": {"get": 2}})).raise_for_status()
-    response = await client.post(
-        f"/api/v1/orders/{order_id}/actions", json={"type": "POWER_ON"}, headers=auth(OWNER)
-    )
+    action_id = await request_power_on(client, order_id)
 
-    row = await run_engine_until_done(engine, url, response.json()["data"]["id"])
+    row = await run_engine_until_done(engine, url, action_id)
 
     assert (row["status"], row["error_code"]) == ("COMPLETED", None)
     assert (await control.get("/_fake/stats")).json()["actions"]["power_on"] == 1
@@ -138,28 +155,12 @@ async def test_a_process_works_at_most_max_in_flight_actions_at_once(
     fake_do: tuple[str, httpx.AsyncClient],
 ) -> None:
     url, control = fake_do
-    action_ids = []
     for _ in range(3):
-        order_id = await active_order_with_droplet(client, engine, control)
-        response = await client.post(
-            f"/api/v1/orders/{order_id}/actions", json={"type": "POWER_ON"}, headers=auth(OWNER)
-        )
-        assert response.status_code == 202, response.text
-        action_ids.append(response.json()["data"]["id"])
-    client_do = DigitalOceanClient(url, "fake-do-token", retry_attempts=1)
-    config = ActionsConfig(
-        poll_interval_s=0.02, timeout=timedelta(seconds=30), lease_s=5, max_in_flight=2
-    )
-    actions = ActionEngine(
-        ActionStore(create_sessionmaker(engine), "test-engine"), client_do, config
-    )
-    try:
+        await request_power_on(client, await active_order_with_droplet(client, engine, control))
+    async with hand_built_engine(engine, url, max_in_flight=2) as actions:
         assert await actions.runner.scan() == 2  # the third waits for a free place
         assert await actions.runner.scan() == 0
-        await asyncio.wait_for(asyncio.gather(*actions.runner.workers.values()), 10)
+        await workers_done(actions)
         assert await actions.runner.scan() == 1
-        await asyncio.wait_for(asyncio.gather(*actions.runner.workers.values()), 10)
-    finally:
-        await actions.stop()
-        await client_do.aclose()
+        await workers_done(actions)
     assert (await control.get("/_fake/stats")).json()["actions"]["power_on"] == 3
