@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from mocks.catalog_service.data import IMAGE_UBUNTU_ID, PLAN_BASIC_ID
 from tests.conftest import INTERNAL, auth
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from order_service.config import Settings
+
+
+@asynccontextmanager
+async def api_only(
+    settings: Settings, catalog_app: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with these settings, started (no background duty), and a client for it."""
+    from order_service.app import create_app
+
+    application = create_app(
+        settings,
+        catalog_transport=httpx.ASGITransport(app=catalog_app),
+        start_provisioner=False,
+    )
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://order-service") as c:
+            yield application, c
 
 
 def order_body(**overrides: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from order_service.auth import JWTVerifier
 from order_service.background import Background, Transports, start_background
 from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
-from order_service.db import create_engine, create_sessionmaker
+from order_service.db import create_engine, create_read_pool, create_sessionmaker
 from order_service.docs import install_docs
 from order_service.errors import install_error_handlers
 from order_service.events import router as events_router
@@ -57,8 +57,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        reads, writes = settings.request_pool_split
+        engine = create_engine(settings.database_url, pool_size=writes)
         sessionmaker = create_sessionmaker(engine)
+        read_pool = await create_read_pool(engine, reads)
         # Requests and background duties draw from separate pools (SQLite has
         # one writer anyway, and one connection for an in-memory database).
         background_engine = engine
@@ -73,6 +75,7 @@ def create_app(
         )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
+        app.state.read_pool = read_pool
         app.state.catalog = catalog
         app.state.idempotency = IdempotencyStore(sessionmaker)
         app.state.payment_slots = asyncio.Semaphore(settings.payment_concurrency)
@@ -94,6 +97,8 @@ def create_app(
         finally:
             await background.stop()
             await catalog.aclose()
+            if read_pool is not None:
+                await read_pool.close()
             await engine.dispose()
             if background_engine is not engine:
                 await background_engine.dispose()

@@ -56,7 +56,9 @@ class DatabaseSettings(BaseSettings):
 class Settings(DatabaseSettings):
     """Everything `serve` needs (SPEC section 2)."""
 
-    # Connections per process, all kept open (no overflow, see db.py).
+    # The request path's connections per process, all kept open (no overflow,
+    # see db.py). On PostgreSQL half serve the GET endpoints (an asyncpg pool)
+    # and half every other request (SQLAlchemy's pool): request_pool_split.
     database_pool_size: int = Field(default=20, ge=1, le=200)
     # The background duties' own pool (PostgreSQL): a burst of provisioning,
     # action or delivery writes never takes a connection a request waits for.
@@ -276,6 +278,15 @@ class Settings(DatabaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def request_pool_split(self) -> tuple[int, int]:
+        """(GET endpoints' read pool, everything else's pool): DATABASE_POOL_SIZE split
+        in two on PostgreSQL, each at least 1; SQLite has no read pool."""
+        if self.is_sqlite:
+            return 0, self.database_pool_size
+        reads = max(1, self.database_pool_size // 2)
+        return reads, max(1, self.database_pool_size - reads)
 
     @cached_property
     def poll_interval_s(self) -> float:

@@ -6,6 +6,7 @@ timezone-aware timestamps, JSON/JSONB, SQLite's PRAGMAs and the pool.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -227,3 +228,66 @@ def on_rollback(session: AsyncSession, callback: Callable[[], Awaitable[None]]) 
 def run_on_commit_callbacks(session: AsyncSession) -> None:
     for callback in session.info.pop("on_commit", []):
         callback()
+
+
+class DriverReader:
+    """A read-only stand-in for a session on PostgreSQL: one asyncpg connection.
+
+    The GET endpoints read with the driver's own statements (orders/repository.py)
+    and need no transaction, no unit of work and no ORM: borrowing a connection
+    from an asyncpg pool directly costs a fraction of a session's checkout
+    (docs/benchmarks.md, section 5). ``info`` mirrors ``AsyncSession.info``
+    for the per-request caches the repository keeps.
+    """
+
+    __slots__ = ("driver", "info")
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+        self.info: dict[str, Any] = {}
+
+
+async def _init_read_connection(connection: Any) -> None:
+    # The same JSON decoding SQLAlchemy's asyncpg dialect installs, so a row
+    # reads the same whichever pool it came from.
+    await connection.set_type_codec(
+        "json", encoder=str.encode, decoder=_decode_json, schema="pg_catalog", format="binary"
+    )
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        schema="pg_catalog",
+        format="binary",
+    )
+
+
+def _decode_json(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+def _encode_jsonb(value: str) -> bytes:
+    return b"\x01" + value.encode()
+
+
+def _decode_jsonb(raw: bytes) -> Any:
+    return json.loads(raw[1:])  # the first byte is JSONB's format version
+
+
+async def create_read_pool(engine: AsyncEngine, size: int) -> Any:
+    """PostgreSQL: an asyncpg pool for the GET endpoints; SQLite: None (they use sessions)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    import asyncpg
+
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # Opened on first use and kept (no inactive lifetime), like the engine's
+    # pool: start-up does not need the database, and a warm pool stays warm.
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=size,
+        max_inactive_connection_lifetime=0,
+        statement_cache_size=256,
+        init=_init_read_connection,
+    )

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
-from order_service.db import session_scope
-from order_service.errors import OrderNotFound
+from order_service.db import DriverReader, session_scope
+from order_service.errors import DatabaseUnavailable, OrderNotFound
 from order_service.orders.idempotency import IdempotencyStore
 
 
@@ -25,6 +25,30 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     # generator is garbage-collected.
     async with session_scope(request.app.state.sessionmaker) as session:
         yield session
+
+
+# Like SQLAlchemy's pool_timeout: a read waits this long for a connection.
+READ_POOL_TIMEOUT_S = 30.0
+
+
+async def _reader(request: Request) -> AsyncIterator[AsyncSession | DriverReader]:
+    # PostgreSQL: a connection from the read pool, no session and no
+    # transaction (each read is one statement, or two whose snapshot need not
+    # agree: a page and its count, an order and its immutable items).
+    # SQLite: a session like any other.
+    pool = request.app.state.read_pool
+    if pool is None:
+        async with session_scope(request.app.state.sessionmaker) as session:
+            yield session
+        return
+    try:
+        connection = await pool.acquire(timeout=READ_POOL_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:  # refused, unreachable, or every connection busy
+        raise DatabaseUnavailable() from exc
+    try:
+        yield DriverReader(connection)
+    finally:
+        await pool.release(connection)
 
 
 # Every dependency is `async def`, even those that never await: FastAPI runs a
@@ -69,6 +93,8 @@ async def _payment_slot(request: Request) -> AsyncIterator[None]:
 
 
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
+# The GET endpoints' connection: reads only (orders/repository.py's Reader).
+ReadSession = Annotated[AsyncSession | DriverReader, Depends(_reader, scope="function")]
 # A turn among `PAYMENT_CONCURRENCY` payment transactions of this process.
 PaymentSlot = Annotated[None, Depends(_payment_slot, scope="function")]
 Catalog = Annotated[CatalogClient, Depends(_catalog)]

@@ -35,8 +35,9 @@ async def client(
     from order_service.app import create_app
 
     application = create_app(
-        # Every payment really runs at once: no PAYMENT_CONCURRENCY queue.
-        make_settings(settings.database_url, database_pool_size=25, payment_concurrency=25),
+        # Every payment really runs at once: no PAYMENT_CONCURRENCY queue, and
+        # 25 write connections (the other half of the pool serves GETs).
+        make_settings(settings.database_url, database_pool_size=50, payment_concurrency=25),
         catalog_transport=httpx.ASGITransport(app=catalog_app),
         start_provisioner=False,
     )

@@ -7,7 +7,6 @@ connections and the event loop to reads. Every payment still succeeds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,21 +15,7 @@ import pytest
 from order_service.config import Settings
 from order_service.orders import service
 from tests.conftest import make_settings
-from tests.helpers import create_order, pay
-
-
-async def _client(settings: Settings, catalog_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    from order_service.app import create_app
-
-    application = create_app(
-        settings,
-        catalog_transport=httpx.ASGITransport(app=catalog_app),
-        start_provisioner=False,
-    )
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://order-service") as c:
-            yield c
+from tests.helpers import api_only, create_order, pay
 
 
 async def _max_payments_in_flight(
@@ -67,6 +52,6 @@ async def test_payments_in_flight_never_exceed_the_cap(
     expected: int,
 ) -> None:
     capped = make_settings(settings.database_url, payment_concurrency=cap)
-    async for client in _client(capped, catalog_app):
+    async with api_only(capped, catalog_app) as (_, client):
         # With a cap of 20, all 10 run at once: the cap is what holds them back.
         assert await _max_payments_in_flight(client, monkeypatch, 10) == expected

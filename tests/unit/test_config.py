@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from order_service.auth import JWTVerifier
 from order_service.cli import main
 from order_service.config import ConfigError, Settings, load_settings
+from tests.conftest import make_settings
 from tests.unit.jwt_keys import PRIVATE_PEM, PUBLIC_PEM
 
 SECRET = "cli-secret-that-is-long-enough-for-hs256"
@@ -355,3 +356,14 @@ def test_migrate_against_an_unreachable_database_says_so_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "cannot reach the database (DATABASE_URL)" in err
+
+
+def test_the_request_pool_is_split_between_reads_and_writes_on_postgresql() -> None:
+    postgres = "postgresql+asyncpg://u@h/db"
+    assert make_settings(postgres, database_pool_size=20).request_pool_split == (10, 10)
+    assert make_settings(postgres, database_pool_size=5).request_pool_split == (2, 3)
+    # Never an empty pool: one connection each, one over the setting.
+    assert make_settings(postgres, database_pool_size=1).request_pool_split == (1, 1)
+    # SQLite: no read pool, every request uses a session.
+    sqlite = "sqlite+aiosqlite:///./x.db"
+    assert make_settings(sqlite, database_pool_size=20).request_pool_split == (0, 20)

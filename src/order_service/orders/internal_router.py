@@ -12,6 +12,7 @@ from order_service.dependencies import (
     AppSettings,
     OrderId,
     PaymentSlot,
+    ReadSession,
     Session,
     WakeProvisioner,
 )
@@ -95,7 +96,7 @@ async def set_payment_status(
     responses=error_responses(ValidationFailed, Unauthorized),
 )
 async def list_all_orders(
-    session: Session,
+    session: ReadSession,
     page: Page = 1,
     limit: Limit = 10,
     status: Annotated[OrderStatus | None, Query(description="only this status")] = None,
@@ -115,7 +116,7 @@ async def list_all_orders(
     response_description="The order with statusHistory",
     responses=error_responses(ValidationFailed, Unauthorized, OrderNotFound),
 )
-async def get_order_detail(order_id: OrderId, session: Session) -> Response:
+async def get_order_detail(order_id: OrderId, session: ReadSession) -> Response:
     return json_response(await service.get_order(session, order_id, owner=None, history=True))
 
 

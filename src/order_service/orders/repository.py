@@ -39,8 +39,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from order_service.db import DriverReader
 from order_service.orders.models import Order, OrderItem, StatusHistory
 from order_service.provisioning.models import ProvisioningTask
+
+# What the read functions take: a session, or on PostgreSQL a pooled driver
+# connection with no session around it (the GET endpoints, dependencies.py).
+Reader = AsyncSession | DriverReader
 
 orders_t = Order.__table__
 items_t = OrderItem.__table__
@@ -125,8 +130,10 @@ _PG_HISTORY = _for_driver(_HISTORY)
 _PG_LISTS = {key: (_for_driver(p), _for_driver(c)) for key, (p, c) in _LISTS.items()}
 
 
-async def _driver(session: AsyncSession) -> Any | None:
+async def _driver(session: AsyncSession | DriverReader) -> Any | None:
     """The asyncpg connection under the session on PostgreSQL; None elsewhere (SQLite)."""
+    if isinstance(session, DriverReader):
+        return session.driver
     if session.get_bind().dialect.name != "postgresql":
         return None
     connection = await session.connection()
@@ -145,7 +152,7 @@ def _split_task(row: RowMapping) -> tuple[dict[str, Any], dict[str, Any] | None]
 
 
 async def get_order_with_task(
-    session: AsyncSession, order_id: uuid.UUID
+    session: Reader, order_id: uuid.UUID
 ) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
     """The order and its provisioning task (if any) in one query."""
     driver = await _driver(session)
@@ -170,7 +177,7 @@ async def lock_order(session: AsyncSession, order_id: uuid.UUID) -> RowMapping |
 
 
 async def get_items(
-    session: AsyncSession, order_ids: Sequence[uuid.UUID]
+    session: Reader, order_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[RowMapping]]:
     grouped: dict[uuid.UUID, list[RowMapping]] = defaultdict(list)
     if not order_ids:
@@ -186,7 +193,7 @@ async def get_items(
     return grouped
 
 
-async def items_of(session: AsyncSession, order_id: uuid.UUID) -> list[Any]:
+async def items_of(session: Reader, order_id: uuid.UUID) -> list[Any]:
     """One order's items, read once per session: they never change after the order is
     created, and a payment needs them for two events and its response."""
     cache: dict[uuid.UUID, list[Any]] = session.info.setdefault("order_items", {})
@@ -196,9 +203,7 @@ async def items_of(session: AsyncSession, order_id: uuid.UUID) -> list[Any]:
     return cache[order_id]
 
 
-async def get_tasks(
-    session: AsyncSession, order_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, RowMapping]:
+async def get_tasks(session: Reader, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
     if not order_ids:
         return {}
     driver = await _driver(session)
@@ -209,7 +214,7 @@ async def get_tasks(
     return {row["order_id"]: row for row in result.mappings()}
 
 
-async def get_history(session: AsyncSession, order_id: uuid.UUID) -> list[RowMapping]:
+async def get_history(session: Reader, order_id: uuid.UUID) -> list[RowMapping]:
     driver = await _driver(session)
     if driver is not None:
         return list(await driver.fetch(_PG_HISTORY.sql, *_PG_HISTORY.args({"order_id": order_id})))
@@ -217,7 +222,7 @@ async def get_history(session: AsyncSession, order_id: uuid.UUID) -> list[RowMap
 
 
 async def list_orders(
-    session: AsyncSession,
+    session: Reader,
     *,
     page: int,
     limit: int,

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Body, Header, Query
 from starlette.responses import Response
 
 from order_service.auth import User
-from order_service.dependencies import AppSettings, Catalog, Idempotency, OrderId, Session
+from order_service.dependencies import (
+    AppSettings,
+    Catalog,
+    Idempotency,
+    OrderId,
+    ReadSession,
+    Session,
+)
 from order_service.errors import (
     CatalogUnavailable,
     IdempotencyKeyInUse,
@@ -134,7 +141,7 @@ async def create_order(
 )
 async def list_my_orders(
     user: User,
-    session: Session,
+    session: ReadSession,
     page: Page = 1,
     limit: Limit = 10,
     status: Annotated[OrderStatus | None, Query(description="only this status")] = None,
@@ -155,7 +162,7 @@ async def list_my_orders(
     ),
     responses=error_responses(ValidationFailed, Unauthorized, OrderAccessDenied, OrderNotFound),
 )
-async def get_my_order(order_id: OrderId, user: User, session: Session) -> Response:
+async def get_my_order(order_id: OrderId, user: User, session: ReadSession) -> Response:
     return json_response(await service.get_order(session, order_id, owner=user, history=False))
 
 

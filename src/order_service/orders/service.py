@@ -199,7 +199,7 @@ def item_row(
 
 
 async def get_order(
-    session: AsyncSession, order_id: uuid.UUID, *, owner: CurrentUser | None, history: bool
+    session: repo.Reader, order_id: uuid.UUID, *, owner: CurrentUser | None, history: bool
 ) -> dict[str, Any]:
     found = await repo.get_order_with_task(session, order_id)
     if found is None:
@@ -213,7 +213,7 @@ async def get_order(
 
 
 async def list_orders(
-    session: AsyncSession,
+    session: repo.Reader,
     *,
     page: int,
     limit: int,
