@@ -1,7 +1,7 @@
 # Order & provisioning service: developer commands.
 #
 #   make run     venv + install + migrate, then catalog mock, fake DigitalOcean and the
-#                service together (mocks/dev_stack.py); prints a curl walkthrough
+#                service together (mocks/dev_stack/); prints a curl walkthrough
 #   make test    venv + install, then pytest (extra arguments: PYTEST_ARGS='-k foo -x')
 #
 # The venv is created on first use; the package is (re)installed only when
