@@ -97,10 +97,10 @@ class DevStack:
                 ok = False
         return ok
 
-    def _migrate(self, env: Mapping[str, str]) -> bool:
-        self.out.say("migrating the database: order-service migrate")
-        result = subprocess.run(  # noqa: S603 - argv built by this module
-            self._service_command("migrate"),
+    def _run_service(self, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        """One `order-service` command to completion, its output captured."""
+        return subprocess.run(  # noqa: S603 - argv built by this module
+            self._service_command(*args),
             cwd=REPO_ROOT,
             env=dict(env),
             stdin=subprocess.DEVNULL,
@@ -108,6 +108,10 @@ class DevStack:
             text=True,
             check=False,
         )
+
+    def _migrate(self, env: Mapping[str, str]) -> bool:
+        self.out.say("migrating the database: order-service migrate")
+        result = self._run_service(env, "migrate")
         for line in (result.stdout + result.stderr).splitlines():
             self.out.child_line("migrate", line)
         if result.returncode != 0:
@@ -117,15 +121,7 @@ class DevStack:
         return result.returncode == 0
 
     def _token(self, env: Mapping[str, str]) -> str | None:
-        result = subprocess.run(  # noqa: S603 - argv built by this module
-            self._service_command("token", "--sub", "demo-user", "--ttl", "86400"),
-            cwd=REPO_ROOT,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = self._run_service(env, "token", "--sub", "demo-user", "--ttl", "86400")
         if result.returncode != 0:
             self.out.say(f"`order-service token` failed: {result.stderr.strip()}")
             return None
