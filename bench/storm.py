@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,8 @@ async def _pay_all(urls: str | list[str], ids: list[str]) -> dict[str, Any]:
     return {
         "ok": sum(1 for s, _ in results if s == 200),
         "errors": sum(1 for s, _ in results if s != 200),
+        # 0: no answer (connection error or the client's timeout).
+        "error_statuses": dict(Counter(str(s) for s, _ in results if s != 200)),
         "p50_ms": _percentile([t * 1000 for _, t in results], 50),
         "p99_ms": _percentile([t * 1000 for _, t in results], 99),
     }

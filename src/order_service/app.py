@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -12,12 +11,15 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.cors import CORSMiddleware
 
 from order_service import health, housekeeping
 from order_service.actions import router as actions_router
+from order_service.admission import PaymentAdmission
 from order_service.auth import JWTVerifier
 from order_service.background import Background, Transports, start_background
+from order_service.background_thread import BackgroundThread
 from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
 from order_service.db import create_engine, create_read_pool, create_sessionmaker
@@ -41,6 +43,30 @@ droplets in the background. Every error is `{"error": {"code", "message", "detai
 """
 
 
+async def _start_duties(
+    settings: Settings, engine: AsyncEngine, transports: Transports
+) -> Background | BackgroundThread:
+    """The background duties. On PostgreSQL they get a pool of their own (a burst of
+    provisioning, action or delivery writes never takes a connection a request
+    waits for) and, by default, a loop of their own (background_thread.py).
+    SQLite shares the one engine (one writer anyway, one connection for an
+    in-memory database) and the request loop."""
+    if settings.is_sqlite:
+        return await start_background(settings, create_sessionmaker(engine), transports)
+
+    async def start() -> Background:
+        own = create_engine(settings.database_url, pool_size=settings.database_background_pool_size)
+        return await start_background(
+            settings, create_sessionmaker(own), transports, own_engine=own
+        )
+
+    if not settings.background_thread:
+        return await start()
+    thread = BackgroundThread(start)
+    await thread.start()
+    return thread
+
+
 def create_app(
     settings: Settings,
     *,
@@ -61,13 +87,6 @@ def create_app(
         engine = create_engine(settings.database_url, pool_size=writes)
         sessionmaker = create_sessionmaker(engine)
         read_pool = await create_read_pool(engine, reads)
-        # Requests and background duties draw from separate pools (SQLite has
-        # one writer anyway, and one connection for an in-memory database).
-        background_engine = engine
-        if not settings.is_sqlite:
-            background_engine = create_engine(
-                settings.database_url, pool_size=settings.database_background_pool_size
-            )
         catalog = CatalogClient(
             settings.catalog_service_url,
             timeout_ms=settings.catalog_service_timeout_ms,
@@ -78,15 +97,10 @@ def create_app(
         app.state.read_pool = read_pool
         app.state.catalog = catalog
         app.state.idempotency = IdempotencyStore(sessionmaker)
-        app.state.payment_slots = asyncio.Semaphore(settings.payment_concurrency)
-        app.state.provisioner = None
-        background = Background()
+        transports = Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport)
+        background: Background | BackgroundThread = Background()
         if start_provisioner is not False:
-            background = await start_background(
-                settings,
-                create_sessionmaker(background_engine),
-                Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport),
-            )
+            background = await _start_duties(settings, engine, transports)
         app.state.background = background
         app.state.provisioner = background.provisioner
         try:
@@ -100,8 +114,6 @@ def create_app(
             if read_pool is not None:
                 await read_pool.close()
             await engine.dispose()
-            if background_engine is not engine:
-                await background_engine.dispose()
 
     app = FastAPI(
         title=TITLE,
@@ -132,6 +144,9 @@ def create_app(
     app.include_router(events_router.router)
     app.include_router(health.router)
     install_docs(app, title=TITLE)
+    # Inside the request middleware: a waiting payment has its request id, its
+    # access log line (the wait included) and the body limit.
+    app.add_middleware(PaymentAdmission, concurrency=settings.payment_concurrency)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     add_cors(app, settings.cors_origin_list)
     return app

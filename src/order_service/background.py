@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from order_service.config import Settings
 
@@ -39,6 +40,10 @@ class Background:
         self.duties: dict[str, Any] = {}
         self._stack = contextlib.AsyncExitStack()
 
+    def on_stop(self, callback: Callable[[], Awaitable[object]]) -> None:
+        """Call `callback` when stopping, after every duty added from now on stopped."""
+        self._stack.push_async_callback(callback)
+
     def add(self, name: str, duty: Any) -> None:
         """Keep `duty` (anything with `async stop()`); duties stop in reverse order."""
         self.duties[name] = duty
@@ -52,8 +57,14 @@ async def start_background(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
     transports: Transports,
+    *,
+    own_engine: AsyncEngine | None = None,
 ) -> Background:
+    """Start every duty; `own_engine` (the duties' own, behind `sessionmaker`) is
+    disposed once they all stopped."""
     background = Background()
+    if own_engine is not None:
+        background.on_stop(own_engine.dispose)
     try:
         if settings.provisioning_enabled:
             from order_service.actions.runtime import start_actions

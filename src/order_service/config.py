@@ -67,6 +67,10 @@ class Settings(DatabaseSettings):
     # before touching the database, so a payment storm leaves the event loop
     # and the pool to reads (docs/benchmarks.md, storm).
     payment_concurrency: int = Field(default=4, ge=1, le=200)
+    # Run the background duties on an event loop of their own (a thread of the
+    # process), so a burst of background work does not queue requests behind it
+    # (docs/benchmarks.md, storm). PostgreSQL only: SQLite shares one engine.
+    background_thread: bool = True
     host: str = "0.0.0.0"
     port: int = Field(default=3333, ge=1, le=65535)
 

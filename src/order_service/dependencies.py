@@ -85,18 +85,9 @@ async def _order_id(
         raise OrderNotFound() from None
 
 
-async def _payment_slot(request: Request) -> AsyncIterator[None]:
-    # Declared before the Session on payment routes, so the slot is held until
-    # the transaction has committed (dependencies exit in reverse order).
-    async with request.app.state.payment_slots:
-        yield
-
-
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
 # The GET endpoints' connection: reads only (orders/repository.py's Reader).
 ReadSession = Annotated[AsyncSession | DriverReader, Depends(_reader, scope="function")]
-# A turn among `PAYMENT_CONCURRENCY` payment transactions of this process.
-PaymentSlot = Annotated[None, Depends(_payment_slot, scope="function")]
 Catalog = Annotated[CatalogClient, Depends(_catalog)]
 Idempotency = Annotated[IdempotencyStore, Depends(_idempotency)]
 AppSettings = Annotated[Settings, Depends(_settings)]

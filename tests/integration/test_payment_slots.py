@@ -7,6 +7,7 @@ connections and the event loop to reads. Every payment still succeeds.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,8 +15,8 @@ import pytest
 
 from order_service.config import Settings
 from order_service.orders import service
-from tests.conftest import make_settings
-from tests.helpers import api_only, create_order, pay
+from tests.conftest import INTERNAL, make_settings
+from tests.helpers import api_only, assert_error, create_order, pay
 
 
 async def _max_payments_in_flight(
@@ -55,3 +56,54 @@ async def test_payments_in_flight_never_exceed_the_cap(
     async with api_only(capped, catalog_app) as (_, client):
         # With a cap of 20, all 10 run at once: the cap is what holds them back.
         assert await _max_payments_in_flight(client, monkeypatch, 10) == expected
+
+
+async def test_a_payment_sending_its_body_slowly_holds_no_turn(
+    settings: Settings, catalog_app: Any, clean_db: None
+) -> None:
+    """The body is read before the turn is taken: with one turn, a payment whose
+    client is still sending its body lets another payment through meanwhile."""
+    capped = make_settings(settings.database_url, payment_concurrency=1)
+    async with api_only(capped, catalog_app) as (_, client):
+        slow_id = (await create_order(client, "slow-user"))["id"]
+        fast_id = (await create_order(client, "fast-user"))["id"]
+        fast_done = asyncio.Event()
+
+        async def slow_body() -> AsyncIterator[bytes]:
+            yield b'{"status": '
+            await asyncio.wait_for(fast_done.wait(), 10)
+            yield b'"PAID"}'
+
+        slow = asyncio.create_task(
+            client.post(
+                f"/api/v1/internal/orders/{slow_id}/payment-status",
+                content=slow_body(),
+                headers={**INTERNAL, "Content-Type": "application/json"},
+            )
+        )
+        await asyncio.sleep(0.1)  # the slow payment is in, its body half sent
+        assert (await pay(client, fast_id)).status_code == 200
+        fast_done.set()
+        answer = await slow
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["status"] == "PROVISIONING"
+
+
+async def test_a_payment_is_still_checked_after_its_turn(
+    settings: Settings, catalog_app: Any, clean_db: None
+) -> None:
+    """The door skips nothing: a bad key, a bad body and a body over the limit
+    get the same envelopes as on any route."""
+    capped = make_settings(settings.database_url, payment_concurrency=1, max_body_bytes=1024)
+    async with api_only(capped, catalog_app) as (_, client):
+        order_id = (await create_order(client, "checked-user"))["id"]
+        path = f"/api/v1/internal/orders/{order_id}/payment-status"
+        no_key = await client.post(path, json={"status": "PAID"})
+        assert_error(no_key, 401, "UNAUTHORIZED")
+        bad = await client.post(path, json={"status": "MAYBE"}, headers=INTERNAL)
+        assert_error(bad, 400, "VALIDATION_ERROR")
+        big = await client.post(
+            path, json={"status": "PAID", "notes": "x" * 2048}, headers=INTERNAL
+        )
+        assert_error(big, 413, "PAYLOAD_TOO_LARGE")
+        assert (await pay(client, order_id)).status_code == 200

@@ -5,10 +5,16 @@ work calls `wake_after_commit(session, kind)`. The database stays the
 source of truth: a wake-up only shortens the wait of this process's own
 runner (other processes find the work on their next scan), and a wake-up
 that finds nothing costs one cheap scan.
+
+A runner may live on another event loop than the code that commits (the
+background duties run on a loop of their own, background_thread.py): each
+callback is called on the loop it was registered from.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -20,21 +26,38 @@ ACTIONS = "actions"
 EVENTS = "events"
 DELIVERIES = "deliveries"
 
-_wakers: dict[str, list[Callable[[], None]]] = defaultdict(list)
+_Waker = tuple[asyncio.AbstractEventLoop | None, Callable[[], None]]
+_wakers: dict[str, list[_Waker]] = defaultdict(list)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def register(kind: str, callback: Callable[[], None]) -> None:
-    _wakers[kind].append(callback)
+    _wakers[kind].append((_running_loop(), callback))
 
 
 def unregister(kind: str, callback: Callable[[], None]) -> None:
-    if callback in _wakers[kind]:
-        _wakers[kind].remove(callback)
+    _wakers[kind] = [waker for waker in _wakers[kind] if waker[1] != callback]
+
+
+def call_on(loop: asyncio.AbstractEventLoop | None, callback: Callable[[], None]) -> None:
+    """Call `callback` now if `loop` is this thread's (or None), else soon on `loop`."""
+    if loop is None or loop is _running_loop():
+        callback()
+        return
+    # A loop that has ended raises: its runner is gone, and a scan finds the work.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback)
 
 
 def wake(kind: str) -> None:
-    for callback in list(_wakers[kind]):
-        callback()
+    for loop, callback in list(_wakers[kind]):
+        call_on(loop, callback)
 
 
 def wake_after_commit(session: AsyncSession, kind: str) -> None:

@@ -11,7 +11,6 @@ from order_service.auth import Internal, internal_caller
 from order_service.dependencies import (
     AppSettings,
     OrderId,
-    PaymentSlot,
     ReadSession,
     Session,
     WakeProvisioner,
@@ -70,7 +69,6 @@ router = APIRouter(
 async def set_payment_status(
     order_id: OrderId,
     body: Annotated[PaymentStatusRequest, Body(openapi_examples=PAYMENT_EXAMPLES)],
-    _slot: PaymentSlot,
     session: Session,
     settings: AppSettings,
     wake: WakeProvisioner,

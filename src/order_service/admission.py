@@ -1,0 +1,71 @@
+"""PAYMENT_CONCURRENCY: payment requests at work at once, admitted at the ASGI door.
+
+A payment storm (hundreds of payments sent together) used to be routed, have
+its bodies parsed and validated and its dependencies solved, all of them in a
+loop turn or two, before each waited for a transaction slot: ~0.4 ms each, which
+a GET arriving then waited out (docs/benchmarks.md, storm). Here a waiting
+payment has cost a path match and the buffering of its body; the FastAPI work,
+the auth check and the transaction run `PAYMENT_CONCURRENCY` at a time.
+
+The body is read before the turn is taken, so a client sending its body slowly
+holds no turn; the body limit still applies (the request middleware outside
+this one turns it into 413). Nothing is skipped: the admitted request goes
+through the whole app, auth and validation included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# POST /api/v1/internal/orders/{order_id}/payment-status (orders/internal_router.py).
+PAYMENT_PATH = re.compile(r"^/api/v1/internal/orders/[^/]+/payment-status$")
+
+
+class PaymentAdmission:
+    def __init__(self, app: ASGIApp, *, concurrency: int) -> None:
+        self.app = app
+        self.concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        # Made on first use, on the loop serving requests.
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        return self._slots
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not PAYMENT_PATH.match(scope["path"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        buffered = await _read_body(receive)
+        async with self.slots:
+            await self.app(scope, _replay(buffered, receive), send)
+
+
+async def _read_body(receive: Receive) -> list[Message]:
+    """The request's messages up to its last body part (or the client's disconnect)."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
