@@ -86,16 +86,19 @@ async def _pay_all(urls: str | list[str], ids: list[str]) -> dict[str, Any]:
                     timeout=60,
                 )
                 status = answer.status_code
-            except httpx.HTTPError:
+            except httpx.HTTPError as error:
                 status = 0
+                no_answer[type(error).__name__] += 1
             return status, time.perf_counter() - began
 
+        no_answer: Counter[str] = Counter()
         results = await asyncio.gather(*(pay(i, order_id) for i, order_id in enumerate(ids)))
     return {
         "ok": sum(1 for s, _ in results if s == 200),
         "errors": sum(1 for s, _ in results if s != 200),
         # 0: no answer (connection error or the client's timeout).
         "error_statuses": dict(Counter(str(s) for s, _ in results if s != 200)),
+        "no_answer": dict(no_answer),  # by httpx exception: what status 0 was
         "p50_ms": _percentile([t * 1000 for _, t in results], 50),
         "p99_ms": _percentile([t * 1000 for _, t in results], 99),
     }
