@@ -55,6 +55,10 @@ class Receiver:
         chunks = []
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                # The sender died between its headers and its body (a SIGKILLed
+                # service): no request arrived, as a real receiver would see it.
+                return
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
