@@ -16,17 +16,18 @@ through the whole app, auth and validation included.
 from __future__ import annotations
 
 import asyncio
-import re
 
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-# POST /api/v1/internal/orders/{order_id}/payment-status (orders/internal_router.py).
-PAYMENT_PATH = re.compile(r"^/api/v1/internal/orders/[^/]+/payment-status$")
 
 
 class PaymentAdmission:
-    def __init__(self, app: ASGIApp, *, concurrency: int) -> None:
+    """POSTs to `path` (a route template) wait for one of `concurrency` turns."""
+
+    def __init__(self, app: ASGIApp, *, path: str, concurrency: int) -> None:
         self.app = app
+        # Matched the way the router matches it.
+        self.path = compile_path(path)[0]
         self.concurrency = concurrency
         self._slots: asyncio.Semaphore | None = None
 
@@ -41,7 +42,7 @@ class PaymentAdmission:
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
-            or not PAYMENT_PATH.match(scope["path"])
+            or not self.path.match(scope["path"])
         ):
             await self.app(scope, receive, send)
             return

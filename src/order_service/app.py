@@ -102,7 +102,6 @@ def create_app(
         if start_provisioner is not False:
             background = await _start_duties(settings, engine, transports)
         app.state.background = background
-        app.state.provisioner = background.provisioner
         try:
             old_events = partial(purge_old_events, sessionmaker, settings.event_retention)
             purges = [("old event(s) and finished webhook deliveries", old_events)]
@@ -131,7 +130,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.jwt_verifier = JWTVerifier(settings)
-    app.state.provisioner = None
     install_error_handlers(app)
     app.include_router(router.router)
     app.include_router(internal_router.router)
@@ -146,7 +144,11 @@ def create_app(
     install_docs(app, title=TITLE)
     # Inside the request middleware: a waiting payment has its request id, its
     # access log line (the wait included) and the body limit.
-    app.add_middleware(PaymentAdmission, concurrency=settings.payment_concurrency)
+    app.add_middleware(
+        PaymentAdmission,
+        path=internal_router.PAYMENT_STATUS_PATH,
+        concurrency=settings.payment_concurrency,
+    )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     add_cors(app, settings.cors_origin_list)
     return app

@@ -45,16 +45,20 @@ PAYMENT_EXAMPLES = {
         "value": {"status": "PAYMENT_FAILED", "notes": "card declined"},
     },
 }
+PREFIX = "/api/v1/internal/orders"
+PAYMENT_STATUS = "/{order_id}/payment-status"
+# The path PAYMENT_CONCURRENCY admits at the door (admission.py).
+PAYMENT_STATUS_PATH = PREFIX + PAYMENT_STATUS
 
 router = APIRouter(
-    prefix="/api/v1/internal/orders",
+    prefix=PREFIX,
     tags=["internal"],
     dependencies=[Depends(internal_caller)],
 )
 
 
 @router.post(
-    "/{order_id}/payment-status",
+    PAYMENT_STATUS,
     response_model=DataEnvelope[OrderOut],
     summary="Mark the payment: PAID starts provisioning, PAYMENT_FAILED is recorded",
     response_description="The order after the change, with its status history",
