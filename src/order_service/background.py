@@ -35,8 +35,6 @@ class Background:
     """The running duties of this process."""
 
     def __init__(self) -> None:
-        # Set when provisioning runs: the payment routes wake it after commit.
-        self.provisioner: Any = None
         self.duties: dict[str, Any] = {}
         self._stack = contextlib.AsyncExitStack()
 
@@ -78,8 +76,9 @@ async def start_background(
             # process; added first, so it is closed after the duties using it.
             client = build_client(settings, sessionmaker, transports.digitalocean)
             background.add("digitalocean", ClosingClient(client))
-            background.provisioner = await start_provisioner(settings, sessionmaker, client=client)
-            background.add("provisioning", background.provisioner)
+            background.add(
+                "provisioning", await start_provisioner(settings, sessionmaker, client=client)
+            )
             background.add("actions", start_actions(settings, sessionmaker, client))
         # The event relay and webhook deliveries: always on. Without the relay
         # the feed would stop and webhooks would never be sent.

@@ -45,17 +45,6 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     return uvloop.new_event_loop
 
 
-class _ThreadsafeWaker:
-    """What the payment routes call to wake the provisioner, from the request loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]) -> None:
-        self._loop = loop
-        self._wake = wake
-
-    def wake(self) -> None:
-        wakeup.call_on(self._loop, self._wake)
-
-
 class BackgroundThread:
     """Runs `start()` (which returns the duties) on a new loop in a thread; `stop()`
     stops them on that loop and ends the thread."""
@@ -66,7 +55,6 @@ class BackgroundThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._background = Background()
-        self.provisioner: _ThreadsafeWaker | None = None
 
     @property
     def duties(self) -> dict[str, Any]:
@@ -96,8 +84,6 @@ class BackgroundThread:
         except BaseException as error:  # handed to the request loop, which raises it
             started.set_exception(error)
             return
-        if self._background.provisioner is not None:
-            self.provisioner = _ThreadsafeWaker(self._loop, self._background.provisioner.wake)
         started.set_result(None)
         try:
             await self._stopping.wait()

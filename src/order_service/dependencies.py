@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
 from order_service.db import DriverReader, session_scope
+from order_service.engine import wakeup
 from order_service.errors import DatabaseUnavailable, OrderNotFound
 from order_service.orders.idempotency import IdempotencyStore
 
@@ -72,13 +73,13 @@ async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def _wake_provisioner(request: Request) -> Callable[[], None]:
-    provisioner = request.app.state.provisioner
-    return provisioner.wake if provisioner is not None else _nothing
+async def _wake_provisioner() -> Callable[[], None]:
+    # Every provisioner of this process, on whichever loop it runs (none: nothing).
+    return _wake_provisioning
 
 
-def _nothing() -> None:
-    return None
+def _wake_provisioning() -> None:
+    wakeup.wake(wakeup.PROVISIONING)
 
 
 async def _order_id(

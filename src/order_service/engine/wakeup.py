@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.db import on_commit
 
+PROVISIONING = "provisioning"
 ACTIONS = "actions"
 EVENTS = "events"
 DELIVERIES = "deliveries"

@@ -29,7 +29,7 @@ from sqlalchemy import RowMapping
 from order_service import metrics
 from order_service.actions.engine import delete_until_gone
 from order_service.db import utcnow
-from order_service.engine import WorkRunner
+from order_service.engine import WorkRunner, wakeup
 from order_service.provisioning.digitalocean import (
     DigitalOceanClient,
     DigitalOceanError,
@@ -99,13 +99,12 @@ class Provisioner:
     def start(self) -> None:
         self._runner.start()
         self._watch_task = asyncio.create_task(self._watcher.run(), name="provisioner-watch")
-
-    def wake(self) -> None:
-        """Look for new work now (called after a payment commits in this process)."""
-        self._runner.wake()
+        # A payment committed in this process wakes the runner (on its own loop).
+        wakeup.register(wakeup.PROVISIONING, self._runner.wake)
 
     async def stop(self) -> None:
         """Stop taking work, stop the workers, give the leases back."""
+        wakeup.unregister(wakeup.PROVISIONING, self._runner.wake)
         if self._watch_task is not None:
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)

@@ -25,9 +25,6 @@ class RunningProvisioner:
         self.provisioner = provisioner
         self._client = client
 
-    def wake(self) -> None:
-        self.provisioner.wake()
-
     async def stop(self) -> None:
         await self.provisioner.stop()
         if self._client is not None:
