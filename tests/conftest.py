@@ -20,6 +20,8 @@ from tests.database import TestDatabase, choose_database
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 API_KEY = "test-internal-api-key"
 
+pytest_plugins = ["tests.watchdog"]
+
 _DATABASE: TestDatabase | None = None
 _SKIPPED_FOR_SQLITE: list[str] = []
 

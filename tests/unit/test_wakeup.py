@@ -63,3 +63,37 @@ def test_a_wake_up_for_a_loop_that_ended_is_dropped() -> None:
     ended = asyncio.run(register_and_end())
     assert ended.is_closed()
     wakeup.call_on(ended, lambda: (_ for _ in ()).throw(AssertionError("called")))
+
+
+async def _runner_loop(event: asyncio.Event, turns: list[int]) -> None:
+    """A runner's idle loop: work, then sleep until woken (as runner.py, relay.py do)."""
+    while True:
+        turns.append(1)
+        event.clear()
+        await wakeup.sleep_until_woken(event, 60)
+
+
+async def test_a_stop_in_the_same_turn_as_a_wake_up_still_stops_the_runner() -> None:
+    # asyncio.wait_for on Python 3.11 returned the event's result here and lost
+    # the cancellation: the loop went round again and stop() waited forever.
+    event, turns = asyncio.Event(), []
+    task = asyncio.create_task(_runner_loop(event, turns))
+    await asyncio.sleep(0)  # the runner now sleeps
+    event.set()
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert done == {task} and task.cancelled()
+    assert turns == [1]
+
+
+async def test_sleep_ends_at_the_wake_up_or_at_the_timeout() -> None:
+    event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.01, event.set)
+    started = loop.time()
+    await wakeup.sleep_until_woken(event, 60)  # woken: does not wait the 60 s
+    assert event.is_set() and loop.time() - started < 30
+
+    event.clear()
+    await wakeup.sleep_until_woken(event, 0.01)  # not woken: the timeout ends it quietly
+    assert not event.is_set()

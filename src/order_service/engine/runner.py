@@ -10,7 +10,6 @@ cancelled. On stop, workers are cancelled and every lease is given back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -20,6 +19,7 @@ from datetime import timedelta
 
 from sqlalchemy import RowMapping
 
+from order_service.engine import wakeup
 from order_service.engine.leases import LeaseLost, LeaseStore
 
 logger = logging.getLogger("order_service.engine")
@@ -93,8 +93,7 @@ class WorkRunner:
                 raise
             except Exception:
                 logger.exception("%s scan failed; trying again next interval", self.name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+            await wakeup.sleep_until_woken(self._wake, self._interval_s)
             self._wake.clear()
 
     async def scan(self) -> int:

@@ -61,6 +61,20 @@ def wake(kind: str) -> None:
         call_on(loop, callback)
 
 
+async def sleep_until_woken(event: asyncio.Event, timeout_s: float) -> None:
+    """Return when `event` is set or after `timeout_s`, whichever comes first.
+
+    Every runner's idle wait goes through here, not through `asyncio.wait_for`:
+    on Python 3.11, wait_for swallows a cancellation that arrives in the same
+    loop turn as the event (a stop right after a wake-up), and the runner's
+    loop then never ends (a CI run hung in stop() for 90 minutes). A plain
+    await under `asyncio.timeout` keeps the cancellation.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+
+
 def wake_after_commit(session: AsyncSession, kind: str) -> None:
     """Wake the runners of `kind` once the session's transaction commits (once per session)."""
     pending: set[str] = session.info.setdefault("wake_kinds", set())

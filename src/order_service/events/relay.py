@@ -224,8 +224,7 @@ class Relay:
                 raise
             except Exception:
                 logger.exception("event relay failed; trying again shortly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+            await wakeup.sleep_until_woken(self._wake, self._interval_s)
 
     async def _count_pending(self) -> None:
         async with self._sessionmaker() as session:

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from order_service import metrics
 from order_service.config import Settings
 from order_service.db import plan_with_values, skip_locked, utcnow
+from order_service.engine import wakeup
 from order_service.errors import AppError
 from order_service.jsonresponse import iso
 from order_service.lifecycle import changes
@@ -117,8 +118,7 @@ class LifecycleScanner:
             except Exception:
                 # The database is the source of truth: the next scan tries again.
                 logger.exception("lifecycle scan failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+            await wakeup.sleep_until_woken(self._wake, self._interval_s)
             self._wake.clear()
 
     # ------------------------------------------------------------ the rules
