@@ -146,6 +146,31 @@ async def test_paid_order_becomes_active_with_droplet_metadata(
     assert do["max_droplets_per_order_tag"] == 1
 
 
+async def test_checks_that_see_no_change_write_nothing_and_the_count_comes_at_the_end(
+    service: httpx.AsyncClient, fake_do: httpx.AsyncClient
+) -> None:
+    """A droplet that stays `new` for ~20 checks (50 ms apart) is not written per check."""
+    await configure(fake_do, boot_seconds=1.5)
+    order_id = await paid_order(service)
+
+    async def task() -> dict[str, Any]:
+        order = (await service.get(f"/api/v1/internal/orders/{order_id}", headers=INTERNAL)).json()
+        return order["data"]["provisioningTask"]
+
+    deadline = time.monotonic() + 10
+    while (first := await task())["dropletStatus"] != "new":
+        assert time.monotonic() < deadline, first
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.6)  # ~12 more checks, all seeing the same `new` droplet
+    later = await task()
+    assert later["dropletStatus"] == "new"
+    assert later["attempts"] <= 1  # at most the first check was written
+
+    order = await wait_for(service, order_id, TERMINAL)
+    assert order["status"] == "ACTIVE"
+    assert order["provisioningTask"]["attempts"] >= 12  # every check counted, written once
+
+
 async def test_errored_build_fails_the_order(
     service: httpx.AsyncClient, fake_do: httpx.AsyncClient
 ) -> None:

@@ -293,6 +293,7 @@ class Provisioner:
         if droplet is None:
             await self._not_found(work)
             return
+        was_missing = work.not_found > 0
         work.not_found = 0
         work.first_not_found_at = None
         values = droplet_values(droplet)
@@ -305,7 +306,15 @@ class Provisioner:
                 f"Droplet {droplet.id} errored while building",
                 values,
             )
+        # A check that sees what was already written (a droplet still `new`)
+        # writes nothing: one write per droplet per poll was half the duties'
+        # interpreter time in a storm (docs/benchmarks.md). `attempts` goes to
+        # the row with the next change and at the end; the deadline is timed
+        # from requested_at, so a count lost in a crash moves nothing.
+        if values == work.written and not was_missing:
+            return
         await self._store.save(work.id, attempts=work.attempts, not_found_count=0, **values)
+        work.written = values
 
     async def _not_found(self, work: Work) -> None:
         """DO does not show the droplet: an errored build, a vanished droplet, or lag."""

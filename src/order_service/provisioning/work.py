@@ -75,6 +75,8 @@ class Work:
     # Droplets this order had before a retry (gone or destroyed): a listing
     # by tag may still show them for a while; they are never adopted.
     replaced: set[int] = field(default_factory=set)
+    # The droplet's values as this worker last wrote them (None: not yet).
+    written: dict[str, Any] | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Work:
