@@ -12,43 +12,27 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import api, load, report, seed, stack
-from bench.infra import REPO, RESULTS_DIR, Proc, log, machine, stopping, workdir
-
-STORM_SIZES = (100, 500)
-# The largest storm also runs with this many processes on one database (issue 11).
-STORM_PROCESSES = (1, 3)
-MEMORY_TASKS = 1000
+from bench import api, load, report
+from bench.infra import REPO, RESULTS_DIR, log, machine
+from bench.phases import (
+    phase_api,
+    phase_compare,
+    phase_lifecycle,
+    phase_memory,
+    phase_profile,
+    phase_storm,
+    phase_webhooks,
+)
+from bench.prepare import MEMORY_TASKS, STORM_PROCESSES, Setup, patched_src, storm_plan
 
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
-
-
-@dataclass(frozen=True)
-class StormRun:
-    orders: int
-    processes: int
-    kill_after_s: float | None = None
-
-
-def storm_plan(args: argparse.Namespace) -> list[StormRun]:
-    """100 and 500 orders with one process, 500 with three (and the kill run when asked)."""
-    sizes = args.storm_sizes or ((STORM_SIZES[0],) if args.quick else STORM_SIZES)
-    counts = sorted(set(args.storm_processes))
-    runs = [StormRun(size, 1) for size in sizes] if 1 in counts else []
-    runs += [StormRun(max(sizes), p) for p in counts if p > 1]
-    if args.storm_kill_after is not None and counts[-1] > 1:
-        runs.append(StormRun(max(sizes), counts[-1], args.storm_kill_after))
-    return runs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,71 +135,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Setup:
-    """Fresh database, seed, catalog mock; stopped on exit."""
-
-    def __init__(self, *, payable: int, storms: tuple[int, ...], memory: int) -> None:
-        self.dir = workdir()
-        started = time.monotonic()
-        seed.recreate_database()
-        self.seeded = seed.seed(10_000, payable, list(storms), memory)
-        self.seed_seconds = round(time.monotonic() - started, 1)
-        self.user_ids_file = self.dir / "user-order-ids.txt"
-        self.user_ids_file.write_text("\n".join(self.seeded.user_order_ids) + "\n")
-        self.pay_ids_file = self.dir / "payable-order-ids.txt"
-        self.pay_ids_file.write_text("\n".join(self.seeded.payable_ids) + "\n")
-        self.catalog: Proc = stack.start_catalog(self.dir)
-        log(f"database ready in {self.seed_seconds}s; work dir {self.dir}")
-        seed.warn_about_connections(needed=90)
-
-    def close(self) -> None:
-        self.catalog.stop()
-
-
-def patched_src(patches: list[Path], requirements: list[str] | None = None) -> str:
-    """PYTHONPATH for the patched service: a copy of src/ with the patches applied
-    (plus a folder with extra requirements installed, if any)."""
-    root = workdir("order-service-patched-")
-    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "constraints.txt"):
-        shutil.copy(REPO / name, root / name)
-    for patch in patches:
-        # Only src/ runs from the copy: a dependency change in pyproject.toml needs
-        # --with-pip to take effect for the patched service.
-        subprocess.run(
-            ["patch", "-p1", "-s", "-d", str(root), "-i", str(patch.resolve())], check=True
-        )
-    paths = [str(root / "src")]
-    if requirements:
-        site = root / "site"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--no-deps",
-                "--target",
-                str(site),
-                *requirements,
-            ],
-            check=True,
-        )
-        paths.append(str(site))
-    return ":".join(paths)
-
-
-def commit_src(commit: str) -> str:
-    """PYTHONPATH holding src/ as it was at `commit` (git archive: touches no git state)."""
-    root = workdir(f"order-service-{commit[:10]}-")
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "src"], cwd=REPO, capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
-    return str(root / "src")
-
-
 def _save(name: str, payload: dict[str, Any]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
@@ -226,268 +145,6 @@ def _save(name: str, payload: dict[str, Any]) -> Path:
 
 def _command() -> str:
     return " ".join(["python -m bench", *(shlex.quote(a) for a in sys.argv[1:])])
-
-
-# ------------------------------------------------------------------ phases
-
-
-def phase_api(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
-    endpoints = tuple(e for e in args.endpoints.split(",") if e)
-    ctx = api.ApiContext(
-        setup.dir,
-        setup.catalog,
-        setup.user_ids_file,
-        setup.pay_ids_file,
-        len(setup.seeded.payable_ids),
-    )
-    fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, per_minute=250)
-    env = stack.service_env(setup.catalog, fake)
-    targets = [
-        api.Target("ours", "ours", lambda: stack.start_service(setup.dir, env, name="ours")),
-        api.Target("ceiling", "ceiling", lambda: stack.start_ceiling(setup.dir, setup.catalog)),
-    ]
-    if args.workers > 1:
-        name = f"ours-{args.workers}w"
-        targets.append(
-            api.Target(
-                name,
-                "ours",
-                lambda: stack.start_service(setup.dir, env, workers=args.workers, name=name),
-            )
-        )
-    with stopping(fake):
-        try:
-            started = time.monotonic()
-            runs = api.run_api(
-                ctx, targets, reps=args.reps, duration=args.duration, endpoints=endpoints
-            )
-            check = api.loadgen_check(ctx, targets[1], args.duration)
-            # Only `ours` stays up beside the INFO-logging copy: with every target
-            # up, their pools (request, background, budget listener) outgrew
-            # PostgreSQL's 100 connections and the copy never got ready.
-            for target in targets[1:]:
-                target.down()
-            logging_runs = _logging_runs(ctx, targets[0], env, setup, args)
-            elapsed = time.monotonic() - started
-        finally:
-            for target in targets:
-                target.down()
-    return {
-        "config": {
-            "duration_s": args.duration,
-            "reps": args.reps,
-            "workers": args.workers,
-            "connections": [16, 64],
-            "tool": load.ensure_wrk(),
-            "payable_used": ctx.pay_cursor,
-            "seconds": round(elapsed, 1),
-        },
-        "runs": runs,
-        "summary": api.summarize(runs),
-        "loadgen_check": check,
-        "logging": logging_runs,
-    }
-
-
-def _logging_runs(
-    ctx: api.ApiContext,
-    ours: api.Target,
-    env: dict[str, str],
-    setup: Setup,
-    args: argparse.Namespace,
-) -> dict[str, Any]:
-    """Is the access log on the hot path? GET detail at 16 clients, WARNING vs INFO."""
-    info = api.Target(
-        "ours-log-info",
-        "ours",
-        lambda: stack.start_service(setup.dir, {**env, "LOG_LEVEL": "INFO"}, name="ours-log-info"),
-    )
-    runs: list[dict[str, Any]] = []
-    sub = api.ApiContext(ctx.workdir, ctx.catalog, ctx.user_ids_file, ctx.pay_ids_file, 0)
-    try:
-        info.up()
-        api.warm(sub, info, ("detail",))
-        for rep in range(max(1, min(args.reps, 2))):
-            for target in (ours, info) if rep % 2 == 0 else (info, ours):
-                runs.append(api.one_run(sub, target, "detail", 16, args.duration, rep=rep))
-    finally:
-        info.down()
-    return {"runs": runs}
-
-
-def phase_storm(args: argparse.Namespace, setup: Setup, src: str | None = None) -> dict[str, Any]:
-    from bench.storm import run_storm
-
-    # Setup seeded one pool of fresh orders for all the runs (see main): each takes its own.
-    pool = [i for ids in setup.seeded.storm_ids.values() for i in ids]
-    results = []
-    for run in storm_plan(args):
-        ids, pool = pool[: run.orders], pool[run.orders :]
-        results.append(
-            run_storm(
-                setup.dir,
-                setup.catalog,
-                ids,
-                setup.user_ids_file,
-                src=src,
-                processes=run.processes,
-                kill_after_s=run.kill_after_s,
-            )
-        )
-    return {"storms": results}
-
-
-def phase_memory(args: argparse.Namespace, setup: Setup, src: str | None = None) -> dict[str, Any]:
-    from bench.memory import run_memory
-
-    ids = setup.seeded.memory_ids
-    half = len(ids) // 2 if args.quick else MEMORY_TASKS
-    return run_memory(
-        setup.dir,
-        setup.catalog,
-        ids[:half],
-        setup.user_ids_file,
-        src=src,
-        scenario_b_ids=ids[half : half + MEMORY_TASKS] if args.memory_paid else None,
-    )
-
-
-def phase_webhooks(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
-    from bench.webhooks import DEAD_SECONDS, STORM_ORDERS, run_webhooks
-
-    orders = args.webhook_orders or (200 if args.quick else STORM_ORDERS)
-    seconds = args.webhook_seconds or (5.0 if args.quick else DEAD_SECONDS)
-    # Repetitions of the dead/none pair: alternated, 3 by default (--reps), 1 quick.
-    return run_webhooks(
-        setup.dir,
-        setup.catalog,
-        setup.user_ids_file,
-        orders=orders,
-        reps=args.reps,
-        seconds=seconds,
-    )
-
-
-def phase_lifecycle(args: argparse.Namespace) -> dict[str, Any]:
-    from bench.lifecycle import DRAIN, QUICK_DRAIN, QUICK_SIZES, SIZES, run_lifecycle
-
-    due, window = QUICK_DRAIN if args.quick else DRAIN
-    return run_lifecycle(
-        args.lifecycle_sizes or (QUICK_SIZES if args.quick else SIZES),
-        drain_due=due,
-        drain_window_s=window,
-    )
-
-
-def phase_compare(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
-    """Before/after: the service as it is, with the patches applied, and the ceiling."""
-    if not (args.patch or args.with_pip or args.after_env or args.before_commit):
-        raise SystemExit(
-            "compare needs --patch FILE, --with-pip REQ, --after-env NAME=VALUE or --before-commit"
-        )
-    src = patched_src(args.patch, args.with_pip) if args.patch or args.with_pip else None
-    before_src = commit_src(args.before_commit) if args.before_commit else None
-    after_env = {**dict(a.split("=", 1) for a in args.after_env)}
-    endpoints = tuple(e for e in args.endpoints.split(",") if e)
-    ctx = api.ApiContext(
-        setup.dir,
-        setup.catalog,
-        setup.user_ids_file,
-        setup.pay_ids_file,
-        len(setup.seeded.payable_ids),
-    )
-    fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, per_minute=250)
-    env = stack.service_env(setup.catalog, fake)
-    targets = [
-        api.Target(
-            "before",
-            "ours",
-            lambda: stack.start_service(setup.dir, env, src=before_src, name="before"),
-        ),
-        api.Target(
-            "after",
-            "ours",
-            lambda: stack.start_service(setup.dir, env | after_env, src=src, name="after"),
-        ),
-        api.Target("ceiling", "ceiling", lambda: stack.start_ceiling(setup.dir, setup.catalog)),
-    ]
-    with stopping(fake):
-        try:
-            runs = api.run_api(
-                ctx, targets, reps=args.reps, duration=args.duration, endpoints=endpoints
-            )
-        finally:
-            for target in targets:
-                target.down()
-    return {
-        "patches": [str(p) for p in args.patch],
-        "before_commit": args.before_commit,
-        "with_pip": args.with_pip,
-        "after_env": after_env,
-        "config": {"duration_s": args.duration, "reps": args.reps, "endpoints": endpoints},
-        "runs": runs,
-        "summary": api.summarize(runs),
-    }
-
-
-def phase_profile(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
-    """py-spy on the service (patched if --patch) under wrk, one profile per endpoint."""
-    from bench.flame import summarize as flame
-
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(spy).exists():
-        raise SystemExit(
-            "profile needs py-spy: .venv/bin/pip install -c constraints.txt -e '.[bench]'"
-        )
-    src = patched_src(args.patch, args.with_pip) if args.patch or args.with_pip else None
-    if args.before_commit:
-        src = commit_src(args.before_commit)
-    endpoints = tuple(e for e in args.endpoints.split(",") if e)
-    ctx = api.ApiContext(
-        setup.dir,
-        setup.catalog,
-        setup.user_ids_file,
-        setup.pay_ids_file,
-        len(setup.seeded.payable_ids),
-    )
-    fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, per_minute=250)
-    env = stack.service_env(setup.catalog, fake)
-    target = api.Target("ours", "ours", lambda: stack.start_service(setup.dir, env, src=src))
-    profiles: dict[str, Any] = {}
-    label = args.label or ("patched" if args.patch else "as-is")
-    with stopping(fake):
-        try:
-            proc = target.up()
-            for endpoint in endpoints:
-                api.warm(ctx, target, (endpoint,))
-                raw = RESULTS_DIR / f"profile-{label}-{endpoint}.txt"
-                RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-                seconds = max(4, int(args.duration * 2))
-                recorder = subprocess.Popen(
-                    [
-                        spy,
-                        "record",
-                        "-p",
-                        str(proc.pid),
-                        "-d",
-                        str(seconds),
-                        "-r",
-                        "250",
-                        "-f",
-                        "raw",
-                        "-o",
-                        str(raw),
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                run = api.one_run(ctx, target, endpoint, 16, seconds + 1, rep=0)
-                recorder.wait(60)
-                profiles[endpoint] = {"run": run, "raw": str(raw.relative_to(REPO)), **flame(raw)}
-        finally:
-            target.down()
-    return {"label": label, "patches": [str(p) for p in args.patch], "profiles": profiles}
 
 
 # ------------------------------------------------------------------ main

@@ -40,177 +40,39 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-_ORDER_COLS = (
-    "orders.id, orders.user_id, orders.plan_id, orders.plan_name, orders.image_id, "
-    "orders.image_name, orders.duration, orders.base_price, orders.promo_discount, "
-    "orders.coupon_code, orders.coupon_discount, orders.final_price, orders.currency, "
-    "orders.status, orders.do_size_slug, orders.do_image_slug, orders.created_at, "
-    "orders.updated_at, orders.paid_at"
+from bench.ceiling_sql import (
+    ITEM_RANK,
+    SQL_COUNT,
+    SQL_DETAIL,
+    SQL_HISTORY,
+    SQL_INSERT_EVENT,
+    SQL_INSERT_HISTORY,
+    SQL_INSERT_ITEM,
+    SQL_INSERT_ORDER,
+    SQL_INSERT_TASK,
+    SQL_LIST,
+    SQL_LOCK,
+    SQL_PAID,
+    SQL_STATUS,
+    sql_items,
+    sql_tasks,
 )
-_TASK_NAMES = [
-    "id",
-    "order_id",
-    "status",
-    "do_region",
-    "do_size",
-    "do_image",
-    "droplet_id",
-    "droplet_name",
-    "droplet_status",
-    "ipv4_public",
-    "ipv4_private",
-    "droplet_tags",
-    "droplet_created_at",
-    "error_code",
-    "error_message",
-    "attempts",
-    "started_at",
-    "completed_at",
-    "created_at",
-    "updated_at",
-    "requested_at",
-    "create_intent_at",
-    "create_action_id",
-    "not_found_count",
-    "lease_owner",
-    "lease_expires_at",
-    "next_check_at",
-]
-_TASK_AS = ", ".join(f"provisioning_tasks.{n} AS task__{n}" for n in _TASK_NAMES)
-_TASK_COLS = ", ".join(f"provisioning_tasks.{n}" for n in _TASK_NAMES)
-_ITEM_COLS = (
-    "order_items.id, order_items.order_id, order_items.item_type, order_items.reference_id, "
-    "order_items.description, order_items.unit_price, order_items.quantity, "
-    "order_items.total_price, order_items.created_at"
-)
-_HISTORY_COLS = (
-    "status_history.id, status_history.order_id, status_history.previous_status, "
-    "status_history.new_status, status_history.actor, status_history.reason, "
-    "status_history.metadata, status_history.created_at"
+from bench.ceiling_views import (
+    JSON_OPTIONS,
+    error_response,
+    json_default,
+    json_response,
+    order_json,
+    parse_id,
+    task_json,
 )
 
-
-def _q(*parts: str) -> str:
-    """Join SQL text; every part is a constant of this module (no caller input)."""
-    return "".join(parts)
-
-
-SQL_DETAIL = _q(
-    "SELECT ",
-    _ORDER_COLS,
-    ", ",
-    _TASK_AS,
-    "  FROM orders LEFT OUTER JOIN provisioning_tasks ",
-    "ON provisioning_tasks.order_id = orders.id  WHERE orders.id = $1::UUID",
-)
-
-
-def sql_items(n: int) -> str:
-    ids = ", ".join(f"${6 + i}::UUID" for i in range(n))
-    return _q(
-        "SELECT ",
-        _ITEM_COLS,
-        "  FROM order_items  WHERE order_items.order_id IN (",
-        ids,
-        ") ORDER BY order_items.order_id, order_items.created_at, CASE order_items.item_type ",
-        "WHEN $1::VARCHAR THEN $2::INTEGER WHEN $3::VARCHAR THEN $4::INTEGER ",
-        "ELSE $5::INTEGER END, order_items.id",
-    )
-
-
-def sql_tasks(n: int) -> str:
-    ids = ", ".join(f"${1 + i}::UUID" for i in range(n))
-    return _q(
-        "SELECT ",
-        _TASK_COLS,
-        "  FROM provisioning_tasks  WHERE provisioning_tasks.order_id IN (",
-        ids,
-        ")",
-    )
-
-
-SQL_LIST = _q(
-    "SELECT ",
-    _ORDER_COLS,
-    "  FROM orders  WHERE orders.user_id = $1::VARCHAR ",
-    "ORDER BY orders.created_at DESC, orders.id DESC   LIMIT $2::INTEGER OFFSET $3::INTEGER",
-)
-SQL_COUNT = "SELECT count(*) AS count_1  FROM orders  WHERE orders.user_id = $1::VARCHAR"
-SQL_HISTORY = _q(
-    "SELECT ",
-    _HISTORY_COLS,
-    "  FROM status_history  WHERE status_history.order_id = $1::UUID ",
-    "ORDER BY status_history.created_at, status_history.id",
-)
-SQL_LOCK = _q("SELECT ", _ORDER_COLS, "  FROM orders  WHERE orders.id = $1::UUID FOR UPDATE")
-SQL_PAID = (
-    "UPDATE orders SET status=$1::VARCHAR, updated_at=$2::TIMESTAMP WITH TIME ZONE, "
-    "paid_at=$3::TIMESTAMP WITH TIME ZONE WHERE orders.id = $4::UUID"
-)
-SQL_STATUS = (
-    "UPDATE orders SET status=$1::VARCHAR, updated_at=$2::TIMESTAMP WITH TIME ZONE "
-    "WHERE orders.id = $3::UUID"
-)
-SQL_INSERT_ORDER = (
-    "INSERT INTO orders (id, user_id, plan_id, plan_name, image_id, image_name, duration, "
-    "base_price, promo_discount, coupon_code, coupon_discount, final_price, currency, status, "
-    "do_size_slug, do_image_slug, created_at, updated_at, paid_at) VALUES ($1::UUID, "
-    "$2::VARCHAR, $3::VARCHAR, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::VARCHAR, $8::BIGINT, "
-    "$9::BIGINT, $10::VARCHAR, $11::BIGINT, $12::BIGINT, $13::VARCHAR, $14::VARCHAR, "
-    "$15::VARCHAR, $16::VARCHAR, $17::TIMESTAMP WITH TIME ZONE, $18::TIMESTAMP WITH TIME ZONE, "
-    "$19::TIMESTAMP WITH TIME ZONE)"
-)
-SQL_INSERT_ITEM = (
-    "INSERT INTO order_items (id, order_id, item_type, reference_id, description, unit_price, "
-    "quantity, total_price, created_at) VALUES ($1::UUID, $2::UUID, $3::VARCHAR, $4::VARCHAR, "
-    "$5::VARCHAR, $6::BIGINT, $7::INTEGER, $8::BIGINT, $9::TIMESTAMP WITH TIME ZONE)"
-)
-SQL_INSERT_HISTORY = (
-    "INSERT INTO status_history (id, order_id, previous_status, new_status, actor, reason, "
-    "metadata, created_at) VALUES ($1::UUID, $2::UUID, $3::VARCHAR, $4::VARCHAR, $5::VARCHAR, "
-    "$6::VARCHAR, $7::JSONB, $8::TIMESTAMP WITH TIME ZONE)"
-)
-SQL_INSERT_TASK = (
-    "INSERT INTO provisioning_tasks (id, order_id, status, do_region, do_size, do_image, "
-    "attempts, created_at, updated_at, not_found_count, next_check_at) VALUES ($1::UUID, "
-    "$2::UUID, $3::VARCHAR, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::INTEGER, "
-    "$8::TIMESTAMP WITH TIME ZONE, $9::TIMESTAMP WITH TIME ZONE, $10::INTEGER, "
-    "$11::TIMESTAMP WITH TIME ZONE)"
-)
-# v1.1 (SPEC section 11): a change writes its event, with the order as of the
-# change, in the same transaction; the sequence is stamped later by a relay.
-SQL_INSERT_EVENT = (
-    "INSERT INTO events (id, sequence, type, order_id, data, created_at) VALUES ($1::UUID, "
-    "NULL, $2::VARCHAR, $3::UUID, $4::JSONB, $5::TIMESTAMP WITH TIME ZONE)"
-)
-ITEM_RANK = ("PLAN", 0, "IMAGE", 1, 2)
-
-_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError
-
-
-def _json(payload: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(payload, default=_default, option=_OPTS),
-        status_code=status,
-        media_type="application/json",
-    )
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return _json({"error": {"code": code, "message": message}}, status)
+# ------------------------------------------------------------------ state
 
 
 class _Unauthorized(Exception):
     pass
 
-
-# ------------------------------------------------------------------ state
 
 SECRET = os.environ.get("CEILING_JWT_SECRET", "")
 API_KEY = os.environ.get("CEILING_API_KEY", "").encode()
@@ -244,96 +106,6 @@ def _check_api_key(request: Request) -> None:
         raise _Unauthorized
 
 
-# ------------------------------------------------------------------ views
-
-
-def _item(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "itemType": row["item_type"],
-        "referenceId": row["reference_id"],
-        "description": row["description"],
-        "unitPrice": row["unit_price"],
-        "quantity": row["quantity"],
-        "totalPrice": row["total_price"],
-    }
-
-
-def _task(task: Any, prefix: str = "") -> dict[str, Any] | None:
-    if task[prefix + "id"] is None:
-        return None
-    droplet_id = task[prefix + "droplet_id"]
-    tags = task[prefix + "droplet_tags"]
-    return {
-        "id": task[prefix + "id"],
-        "status": task[prefix + "status"],
-        "dropletId": str(droplet_id) if droplet_id is not None else None,
-        "dropletName": task[prefix + "droplet_name"],
-        "dropletStatus": task[prefix + "droplet_status"],
-        "ipv4Public": task[prefix + "ipv4_public"],
-        "ipv4Private": task[prefix + "ipv4_private"],
-        "doRegion": task[prefix + "do_region"],
-        "doSize": task[prefix + "do_size"],
-        "doImage": task[prefix + "do_image"],
-        "dropletTags": orjson.loads(tags) if tags is not None else None,
-        "dropletCreatedAt": task[prefix + "droplet_created_at"],
-        "errorCode": task[prefix + "error_code"],
-        "errorMessage": task[prefix + "error_message"],
-        "attempts": task[prefix + "attempts"],
-        "startedAt": task[prefix + "started_at"],
-        "completedAt": task[prefix + "completed_at"],
-    }
-
-
-def _order(
-    row: Any, items: list[Any], task: dict[str, Any] | None, history: list[Any] | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": row["id"],
-        "userId": row["user_id"],
-        "status": row["status"],
-        "planId": row["plan_id"],
-        "planName": row["plan_name"],
-        "imageId": row["image_id"],
-        "imageName": row["image_name"],
-        "duration": row["duration"],
-        "pricing": {
-            "basePrice": row["base_price"],
-            "promoDiscount": row["promo_discount"],
-            "couponCode": row["coupon_code"],
-            "couponDiscount": row["coupon_discount"],
-            "finalPrice": row["final_price"],
-            "currency": row["currency"],
-        },
-        "items": [_item(i) for i in items],
-        "provisioningTask": task,
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-        "paidAt": row["paid_at"],
-    }
-    if history is not None:
-        body["statusHistory"] = [
-            {
-                "id": h["id"],
-                "previousStatus": h["previous_status"] or "",
-                "newStatus": h["new_status"],
-                "actor": h["actor"],
-                "reason": h["reason"],
-                "metadata": orjson.loads(h["metadata"]) if h["metadata"] is not None else None,
-                "createdAt": h["created_at"],
-            }
-            for h in history
-        ]
-    return body
-
-
-def _parse_id(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
-
-
 # ------------------------------------------------------------------ handlers
 
 
@@ -341,32 +113,32 @@ async def get_order(request: Request) -> Response:
     try:
         user = _user(request)
     except _Unauthorized:
-        return _error(401, "UNAUTHORIZED", "Invalid token")
-    order_id = _parse_id(request.path_params["order_id"])
+        return error_response(401, "UNAUTHORIZED", "Invalid token")
+    order_id = parse_id(request.path_params["order_id"])
     if order_id is None:
-        return _error(404, "ORDER_NOT_FOUND", "Order not found")
+        return error_response(404, "ORDER_NOT_FOUND", "Order not found")
     async with _state["pool"].acquire() as conn:
         row = await conn.fetchrow(SQL_DETAIL, order_id)
         if row is None:
-            return _error(404, "ORDER_NOT_FOUND", "Order not found")
+            return error_response(404, "ORDER_NOT_FOUND", "Order not found")
         if row["user_id"] != user:
-            return _error(403, "ORDER_ACCESS_DENIED", "Not your order")
+            return error_response(403, "ORDER_ACCESS_DENIED", "Not your order")
         items = await conn.fetch(sql_items(1), *ITEM_RANK, order_id)
-    return _json({"data": _order(row, items, _task(row, "task__"))})
+    return json_response({"data": order_json(row, items, task_json(row, "task__"))})
 
 
 async def list_orders(request: Request) -> Response:
     try:
         user = _user(request)
     except _Unauthorized:
-        return _error(401, "UNAUTHORIZED", "Invalid token")
+        return error_response(401, "UNAUTHORIZED", "Invalid token")
     try:
         page = int(request.query_params.get("page", "1"))
         limit = int(request.query_params.get("limit", "10"))
     except ValueError:
-        return _error(400, "VALIDATION_ERROR", "page and limit must be integers")
+        return error_response(400, "VALIDATION_ERROR", "page and limit must be integers")
     if page < 1 or not 1 <= limit <= 100:
-        return _error(400, "VALIDATION_ERROR", "page >= 1, 1 <= limit <= 100")
+        return error_response(400, "VALIDATION_ERROR", "page >= 1, 1 <= limit <= 100")
     async with _state["pool"].acquire() as conn:
         rows = await conn.fetch(SQL_LIST, user, limit, (page - 1) * limit)
         total = await conn.fetchval(SQL_COUNT, user)
@@ -379,11 +151,13 @@ async def list_orders(request: Request) -> Response:
             for task in await conn.fetch(sql_tasks(len(ids)), *ids):
                 tasks[task["order_id"]] = task
     data = [
-        _order(r, items.get(r["id"], []), _task(tasks[r["id"]]) if r["id"] in tasks else None)
+        order_json(
+            r, items.get(r["id"], []), task_json(tasks[r["id"]]) if r["id"] in tasks else None
+        )
         for r in rows
     ]
     meta = {"page": page, "limit": limit, "total": total, "totalPages": -(-total // limit)}
-    return _json({"data": data, "meta": meta})
+    return json_response({"data": data, "meta": meta})
 
 
 def _whole(value: Any) -> int:
@@ -416,27 +190,27 @@ async def create_order(request: Request) -> Response:
     try:
         user = _user(request)
     except _Unauthorized:
-        return _error(401, "UNAUTHORIZED", "Invalid token")
+        return error_response(401, "UNAUTHORIZED", "Invalid token")
     try:
         body = orjson.loads(await request.body())
         plan_id, image_id, duration = body["planId"], body["imageId"], body["duration"]
         coupon = body.get("couponCode")
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return _error(400, "VALIDATION_ERROR", "bad body")
+        return error_response(400, "VALIDATION_ERROR", "bad body")
     http: httpx.AsyncClient = _state["catalog"]
     plan_answer, image_answer = await asyncio.gather(
         http.get(f"/api/v1/catalog/plans/{plan_id}"), http.get(f"/api/v1/catalog/images/{image_id}")
     )
     if plan_answer.status_code != 200 or image_answer.status_code != 200:
-        return _error(400, "INVALID_PLAN", "plan or image unknown")
+        return error_response(400, "INVALID_PLAN", "plan or image unknown")
     plan = orjson.loads(plan_answer.content)["data"]
     image = orjson.loads(image_answer.content)["data"]
     if not plan["isActive"] or not image["isActive"] or image["id"] not in plan["allowedImageIds"]:
-        return _error(400, "INVALID_IMAGE", "not allowed")
+        return error_response(400, "INVALID_IMAGE", "not allowed")
     wanted = "YEARLY" if duration == "ANNUAL" else duration
     prices = [p["price"] for p in plan["pricings"] if p["isActive"] and p["duration"] == wanted]
     if not prices:
-        return _error(400, "INVALID_DURATION", "no price")
+        return error_response(400, "INVALID_DURATION", "no price")
     now = datetime.now(UTC)
     base = _whole(prices[0])
     promo = _promo(plan, base, now)
@@ -448,7 +222,7 @@ async def create_order(request: Request) -> Response:
         )
         result = orjson.loads(answer.content)["data"]
         if not result["valid"]:
-            return _error(400, "INVALID_COUPON", "coupon rejected")
+            return error_response(400, "INVALID_COUPON", "coupon rejected")
         coupon_code = result["coupon"]["code"]
         coupon_discount = _whole(result["discountAmount"])
     label = plan.get("displayName") or plan["name"]
@@ -494,7 +268,7 @@ async def create_order(request: Request) -> Response:
         )
         item_rows = [dict(zip(_ITEM_KEYS, item, strict=True)) for item in items]
         await _insert_event(conn, "order.created", order, item_rows, None, now)
-    return _json({"data": _order(order, item_rows, None)}, 201)
+    return json_response({"data": order_json(order, item_rows, None)}, 201)
 
 
 _ITEM_KEYS = (
@@ -513,7 +287,9 @@ _ITEM_KEYS = (
 async def _insert_event(
     conn: Any, kind: str, order: dict[str, Any], items: list[Any], task: Any, at: datetime
 ) -> None:
-    data = orjson.dumps({"order": _order(order, items, task)}, default=_default, option=_OPTS)
+    data = orjson.dumps(
+        {"order": order_json(order, items, task)}, default=json_default, option=JSON_OPTIONS
+    )
     await conn.execute(SQL_INSERT_EVENT, uuid.uuid4(), kind, order["id"], data.decode(), at)
 
 
@@ -521,23 +297,23 @@ async def payment_status(request: Request) -> Response:
     try:
         _check_api_key(request)
     except _Unauthorized:
-        return _error(401, "UNAUTHORIZED", "Missing or invalid X-API-Key")
-    order_id = _parse_id(request.path_params["order_id"])
+        return error_response(401, "UNAUTHORIZED", "Missing or invalid X-API-Key")
+    order_id = parse_id(request.path_params["order_id"])
     if order_id is None:
-        return _error(404, "ORDER_NOT_FOUND", "Order not found")
+        return error_response(404, "ORDER_NOT_FOUND", "Order not found")
     try:
         body = orjson.loads(await request.body())
         status, notes = body["status"], body.get("notes")
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        return _error(400, "VALIDATION_ERROR", "bad body")
+        return error_response(400, "VALIDATION_ERROR", "bad body")
     if status != "PAID":
-        return _error(400, "VALIDATION_ERROR", "the ceiling implements PAID only")
+        return error_response(400, "VALIDATION_ERROR", "the ceiling implements PAID only")
     async with _state["pool"].acquire() as conn, conn.transaction():
         row = await conn.fetchrow(SQL_LOCK, order_id)
         if row is None:
-            return _error(404, "ORDER_NOT_FOUND", "Order not found")
+            return error_response(404, "ORDER_NOT_FOUND", "Order not found")
         if row["status"] != "PENDING_PAYMENT":
-            return _error(409, "PAYMENT_STATUS_CONFLICT", f"Order is {row['status']}")
+            return error_response(409, "PAYMENT_STATUS_CONFLICT", f"Order is {row['status']}")
         now = datetime.now(UTC)
         await conn.execute(SQL_PAID, "PAID", now, now, order_id)
         await conn.execute(
@@ -586,7 +362,7 @@ async def payment_status(request: Request) -> Response:
         await _insert_event(conn, "order.provisioning", provisioning, items, None, later)
         detail = await conn.fetchrow(SQL_DETAIL, order_id)
         history = await conn.fetch(SQL_HISTORY, order_id)
-    return _json({"data": _order(detail, items, _task(detail, "task__"), history)})
+    return json_response({"data": order_json(detail, items, task_json(detail, "task__"), history)})
 
 
 async def ping(_request: Request) -> Response:

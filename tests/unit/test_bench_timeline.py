@@ -1,4 +1,4 @@
-"""The storm benchmark's arithmetic (bench/timeline.py) and its storm plan (bench/__main__.py)."""
+"""The storm benchmark's arithmetic (bench/timeline.py) and its storm plan (bench/prepare.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import timeline
-from bench.__main__ import StormRun, storm_plan
+from bench.prepare import StormRun, storm_plan
 
 
 def test_busiest_minute_counts_requests_between_samples_at_most_60s_apart() -> None:
