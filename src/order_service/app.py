@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.middleware.cors import CORSMiddleware
 
 from order_service import health, housekeeping
 from order_service.actions import router as actions_router
@@ -22,6 +21,7 @@ from order_service.background import Background, Transports, start_background
 from order_service.background_thread import BackgroundThread
 from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
+from order_service.cors import add_cors
 from order_service.db import create_engine, create_read_pool, create_sessionmaker
 from order_service.docs import install_docs
 from order_service.errors import install_error_handlers
@@ -152,28 +152,6 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     add_cors(app, settings.cors_origin_list)
     return app
-
-
-def add_cors(app: FastAPI, origins: tuple[str, ...]) -> None:
-    """CORS_ORIGINS (SPEC section 2); no origins: no middleware, no cross-origin access.
-
-    Added last, so it is the outermost of our middleware: a preflight is
-    answered before authentication, and every response the layers inside
-    produce carries the CORS headers, the request middleware's 413 and 500
-    envelopes included (a browser hides a response without them).
-    X-API-Key is deliberately not an allowed header: the ops API is not for browsers.
-    """
-    if not origins:
-        return
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(origins),
-        allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-        expose_headers=["X-Request-ID"],
-        allow_credentials=False,  # bearer tokens, no cookies
-        max_age=600,
-    )
 
 
 def app_factory() -> Any:

@@ -136,10 +136,14 @@ class RequestContextMiddleware:
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if _SAFE_REQUEST_ID.match(candidate):
-                return candidate
-            break
+            return request_id_from(value.decode("latin-1"))
+    return request_id_from(None)
+
+
+def request_id_from(given: str | None) -> str:
+    """The caller's X-Request-ID if it is short and harmless, else a new one."""
+    if given is not None and _SAFE_REQUEST_ID.match(given):
+        return given
     return uuid.uuid4().hex
 
 

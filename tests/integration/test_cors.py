@@ -98,6 +98,34 @@ async def test_a_preflight_from_another_origin_gets_no_allow_origin(
     response = await service.options(ORDERS, headers=preflight("POST", "authorization", OTHER))
     assert response.status_code == 400
     assert "access-control-allow-origin" not in response.headers
+    # Like every error: the envelope, and a request id.
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == {
+        "code": "VALIDATION_ERROR",
+        "message": "Cross-origin request not allowed",
+        "details": {"disallowed": ["origin"]},
+    }
+    assert response.headers["x-request-id"]
+
+
+async def test_a_preflight_asking_for_x_api_key_is_refused_in_the_envelope(
+    service: httpx.AsyncClient,
+) -> None:
+    response = await service.options(ORDERS, headers=preflight("POST", "x-api-key"))
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"disallowed": ["headers"]}
+    assert response.headers["access-control-allow-origin"] == FRONTEND  # the origin is fine
+
+
+async def test_a_preflight_carries_the_request_id_like_every_response(
+    service: httpx.AsyncClient,
+) -> None:
+    given = {**preflight("GET", "authorization"), "X-Request-ID": "trace-123"}
+    echoed = await service.options(ORDERS, headers=given)
+    assert echoed.status_code == 200
+    assert echoed.headers["x-request-id"] == "trace-123"
+    made = await service.options(ORDERS, headers=preflight("GET", "authorization"))
+    assert len(made.headers["x-request-id"]) == 32  # a new one when none was sent
 
 
 async def test_a_request_from_another_origin_gets_no_allow_origin(
