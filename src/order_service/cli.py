@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -99,6 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         # Gives the provisioner time to release its leases on SIGTERM.
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=math.ceil(settings.http_keep_alive_timeout.total_seconds()),
         **_fast_server_options(),
     )
     return 0

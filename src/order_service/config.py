@@ -73,6 +73,11 @@ class Settings(DatabaseSettings):
     background_thread: bool = True
     host: str = "0.0.0.0"
     port: int = Field(default=3333, ge=1, le=65535)
+    # How long an idle client connection stays open. Longer than the idle
+    # timeouts of the clients and proxies in front (httpx 5 s, load balancers
+    # 60 s): a server that closes first races a client reusing the connection,
+    # and that request is reset unanswered (uvicorn's 5 s did, in the storm).
+    http_keep_alive_timeout: timedelta = timedelta(seconds=75)
 
     catalog_service_url: str = "http://localhost:4000"
     catalog_service_timeout_ms: int = Field(default=5000, ge=1)
@@ -172,6 +177,7 @@ class Settings(DatabaseSettings):
         "shutdown_grace",
         "webhook_timeout",
         "event_retention",
+        "http_keep_alive_timeout",
         mode="before",
     )
     @classmethod
@@ -185,7 +191,12 @@ class Settings(DatabaseSettings):
             for value in values if isinstance(values, tuple) else (values,):
                 if value < timedelta(0):
                     raise ConfigError(f"{name.upper()} must not be negative")
-        for name in ("action_timeout", "lifecycle_scan_interval", "webhook_timeout"):
+        for name in (
+            "action_timeout",
+            "lifecycle_scan_interval",
+            "webhook_timeout",
+            "http_keep_alive_timeout",
+        ):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigError(f"{name.upper()} must be greater than zero")
         if not self.webhook_retry_schedule:
@@ -320,6 +331,7 @@ _DURATION_SETTINGS = (
     "webhook_retry_schedule",
     "webhook_timeout",
     "event_retention",
+    "http_keep_alive_timeout",
 )
 
 

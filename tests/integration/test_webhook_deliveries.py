@@ -207,6 +207,32 @@ async def test_410_disables_the_endpoint_and_fails_its_pending_deliveries(
     await eventually(lambda: len(target.requests) == sent + 1, what="delivery after re-enable")
 
 
+async def test_an_operator_pause_keeps_pending_deliveries_until_enabled(
+    client: httpx.AsyncClient, duty: RunningEvents, receiver: tuple[Receiver, str]
+) -> None:
+    target, url = receiver
+    target.default_status = 503  # the first attempt fails: the delivery stays PENDING
+    endpoint = await register(client, f"{url}/hook", ["order.created"])
+    base = f"{WEBHOOKS}/{endpoint['id']}"
+    await create_order(client, "pause-user")
+    await eventually(lambda: len(target.requests) >= 1, what="the first attempt")
+    paused = await client.patch(base, json={"isActive": False}, headers=INTERNAL)
+    assert paused.json()["data"]["isActive"] is False
+    await asyncio.sleep(0.2)  # an attempt already under way when the pause committed ends
+    tried = len(target.requests)
+    await create_order(client, "pause-user")  # written while paused: not queued for it
+    await asyncio.sleep(0.6)  # several retry waits (0.1 s): none sent while paused
+    assert len(target.requests) == tried
+    pending = await deliveries(client, endpoint["id"])
+    assert [d["status"] for d in pending] == ["PENDING"]
+
+    target.default_status = 200
+    enabled = await client.patch(base, json={"isActive": True}, headers=INTERNAL)
+    assert enabled.json()["data"]["isActive"] is True
+    await eventually(lambda: _all(client, endpoint["id"], "DELIVERED", 1), what="sent on enable")
+    assert len(await deliveries(client, endpoint["id"])) == 1
+
+
 async def test_ping_reaches_only_its_endpoint(
     client: httpx.AsyncClient, duty: RunningEvents, receiver: tuple[Receiver, str]
 ) -> None:
