@@ -22,7 +22,12 @@ from order_service.background_thread import BackgroundThread
 from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
 from order_service.cors import add_cors
-from order_service.db import create_engine, create_read_pool, create_sessionmaker
+from order_service.db import (
+    create_engine,
+    create_read_pool,
+    create_sessionmaker,
+    dispose_when_returned,
+)
 from order_service.docs import install_docs
 from order_service.errors import install_error_handlers
 from order_service.events import router as events_router
@@ -112,7 +117,7 @@ def create_app(
             await catalog.aclose()
             if read_pool is not None:
                 await read_pool.close()
-            await engine.dispose()
+            await dispose_when_returned(engine)
 
     app = FastAPI(
         title=TITLE,

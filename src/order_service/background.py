@@ -13,12 +13,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from order_service.config import Settings
+from order_service.db import dispose_when_returned
 
 logger = logging.getLogger("order_service")
 
@@ -62,7 +64,7 @@ async def start_background(
     disposed once they all stopped."""
     background = Background()
     if own_engine is not None:
-        background.on_stop(own_engine.dispose)
+        background.on_stop(partial(dispose_when_returned, own_engine))
     try:
         if settings.provisioning_enabled:
             from order_service.actions.runtime import start_actions

@@ -6,8 +6,10 @@ timezone-aware timestamps, JSON/JSONB, SQLite's PRAGMAs and the pool.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -27,6 +29,8 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from order_service import clock
+
+logger = logging.getLogger("order_service")
 
 # Named constraints keep Alembic migrations readable and let SQLite's batch
 # mode find constraints again.
@@ -180,6 +184,28 @@ async def plan_with_values(session: AsyncSession) -> None:
     """
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+async def dispose_when_returned(engine: AsyncEngine, *, within_s: float = 5.0) -> int:
+    """Dispose of the engine once every connection is back in its pool, waiting at most
+    `within_s`; returns how many were still out (0 when all came back).
+
+    `dispose()` closes only the connections in the pool. One still checked out
+    (a cancelled duty finishing its rollback) would otherwise outlive the
+    process's shutdown; on SQLite that is an open write transaction, which
+    locks the database file for whoever opens it next.
+    """
+    pool = engine.pool
+    checked_out = getattr(pool, "checkedout", lambda: 0)
+    deadline = time.monotonic() + within_s
+    # Polled: the pool's checkin event fires before its count drops.
+    while checked_out() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    left = int(checked_out())
+    if left:
+        logger.warning("%d database connection(s) still in use at shutdown; closing the rest", left)
+    await engine.dispose()
+    return left
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

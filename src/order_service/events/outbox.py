@@ -77,14 +77,18 @@ async def write_event(
     event_type: str,
     order_id: uuid.UUID,
     *,
+    order: repo.OrderWithTask | None = None,
     history: dict[str, Any] | None = None,
     renewal: dict[str, Any] | None = None,
     action: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    """Insert one event about `order_id`, with the order as it is now in this transaction."""
+    """Insert one event about `order_id`, with the order as it is now in this transaction.
+
+    `order` is that order (and task) when the caller holds it (the status door
+    does); otherwise it is read back here."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    found = await repo.get_order_with_task(session, order_id)
+    found = order if order is not None else await repo.get_order_with_task(session, order_id)
     if found is None:
         raise ValueError(f"event {event_type} for an unknown order {order_id}")
     order, task = found

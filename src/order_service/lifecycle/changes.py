@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service.actions.writer import SYSTEM, enqueue_action
@@ -26,18 +25,18 @@ from order_service.orders.states import (
     SuspensionReason,
     TerminationReason,
 )
-from order_service.orders.transitions import transition
+from order_service.orders.transitions import Moved, OrderRow, transition
 from order_service.renewals.service import cancel_open_renewals
 
 
-def require_status(*statuses: OrderStatus) -> Callable[[RowMapping], None]:
+def require_status(*statuses: OrderStatus) -> Callable[[OrderRow], None]:
     """A `transition(check=...)` that refuses any status but `statuses`.
 
     The transition table allows PROVISIONING → ACTIVE too; unsuspending must
     not move a PROVISIONING order.
     """
 
-    def check(order: RowMapping) -> None:
+    def check(order: OrderRow) -> None:
         if order["status"] not in statuses:
             raise OrderStatusConflict(
                 f"Order is {order['status']}; this needs "
@@ -56,8 +55,8 @@ async def suspend(
     actor: str,
     reason: str,
     shutdown_grace: timedelta,
-    check: Callable[[RowMapping], None] | None = None,
-) -> RowMapping:
+    check: Callable[[OrderRow], None] | None = None,
+) -> Moved:
     """ACTIVE → SUSPENDED, and the droplet is turned off.
 
     A graceful SHUTDOWN now, and a hard POWER_OFF after `shutdown_grace`
@@ -65,7 +64,7 @@ async def suspend(
     already off by then.
     """
     now = utcnow()
-    order = await transition(
+    moved = await transition(
         session,
         order_id,
         OrderStatus.SUSPENDED,
@@ -86,15 +85,15 @@ async def suspend(
         reason="Suspended: the droplet must be off (no-op if the shutdown did it)",
         not_before=now + shutdown_grace,
     )
-    return order
+    return moved
 
 
 async def unsuspend(
     session: AsyncSession, order_id: uuid.UUID, *, actor: str, reason: str
-) -> RowMapping:
+) -> Moved:
     """SUSPENDED → ACTIVE and the droplet is powered on; refused while expiresAt is past."""
 
-    def check(order: RowMapping) -> None:
+    def check(order: OrderRow) -> None:
         require_status(OrderStatus.SUSPENDED)(order)
         expires_at = order["expires_at"]
         if expires_at is not None and expires_at <= utcnow():
@@ -103,7 +102,7 @@ async def unsuspend(
                 details={"currentStatus": order["status"], "expiresAt": expires_at.isoformat()},
             )
 
-    order = await transition(
+    moved = await transition(
         session,
         order_id,
         OrderStatus.ACTIVE,
@@ -113,7 +112,7 @@ async def unsuspend(
         check=check,
     )
     await enqueue_action(session, order_id, ActionType.POWER_ON, requested_by=SYSTEM, reason=reason)
-    return order
+    return moved
 
 
 async def terminate(
@@ -123,9 +122,9 @@ async def terminate(
     *,
     actor: str,
     reason: str,
-    check: Callable[[RowMapping], None] | None = None,
+    check: Callable[[OrderRow], None] | None = None,
     conflict: Callable[[str, str], AppError] | None = None,
-) -> RowMapping:
+) -> Moved:
     """→ TERMINATED: the droplet is destroyed, open renewals and pending user actions end.
 
     History stays. DESTROY is enqueued even when no droplet was recorded
@@ -133,7 +132,7 @@ async def terminate(
     """
     now = utcnow()
     extra = {"conflict": conflict} if conflict is not None else {}
-    order = await transition(
+    moved = await transition(
         session,
         order_id,
         OrderStatus.TERMINATED,
@@ -149,4 +148,4 @@ async def terminate(
     await enqueue_action(
         session, order_id, ActionType.DESTROY, requested_by=SYSTEM, reason=f"Terminated: {reason}"
     )
-    return order
+    return moved

@@ -45,7 +45,7 @@ from order_service.orders.states import (
     SuspensionReason,
     TerminationReason,
 )
-from order_service.orders.transitions import SYSTEM, record_event, transition
+from order_service.orders.transitions import SYSTEM, OrderRow, record_event, transition
 
 logger = logging.getLogger("order_service.lifecycle")
 
@@ -304,10 +304,10 @@ class LifecycleScanner:
         )
 
 
-def _still(status: OrderStatus, due: Callable[[RowMapping], bool]) -> Callable[[RowMapping], None]:
+def _still(status: OrderStatus, due: Callable[[OrderRow], bool]) -> Callable[[OrderRow], None]:
     """A transition check: the locked row is still in `status` and still due."""
 
-    def check(order: RowMapping) -> None:
+    def check(order: OrderRow) -> None:
         if order["status"] != status or not due(order):
             raise NotDue()
 

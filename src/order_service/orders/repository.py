@@ -65,6 +65,8 @@ _ORDER_WITH_TASK = (
     .where(orders_t.c.id == bindparam("order_id"))
 )
 _LOCK_ORDER = select(orders_t).where(orders_t.c.id == bindparam("order_id")).with_for_update()
+# The order row locked, read with its task: what a transition's event shows.
+_LOCK_ORDER_WITH_TASK = _ORDER_WITH_TASK.with_for_update(of=orders_t)
 _ITEMS = (
     select(items_t)
     .where(items_t.c.order_id.in_(bindparam("order_ids", expanding=True)))
@@ -151,17 +153,33 @@ def _split_task(row: RowMapping) -> tuple[dict[str, Any], dict[str, Any] | None]
     return order, (task if task["id"] is not None else None)
 
 
-async def get_order_with_task(
-    session: Reader, order_id: uuid.UUID
-) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+OrderWithTask = tuple[dict[str, Any], dict[str, Any] | None]
+
+
+async def get_order_with_task(session: Reader, order_id: uuid.UUID) -> OrderWithTask | None:
     """The order and its provisioning task (if any) in one query."""
-    driver = await _driver(session)
+    return await _order_with_task(session, order_id, lock=False)
+
+
+async def lock_order_with_task(session: AsyncSession, order_id: uuid.UUID) -> OrderWithTask | None:
+    """`lock_order`, read with the task: the door knows the whole order it changes,
+    so the event it writes needs no read-back."""
+    return await _order_with_task(session, order_id, lock=True)
+
+
+async def _order_with_task(
+    session: Reader, order_id: uuid.UUID, *, lock: bool
+) -> OrderWithTask | None:
+    # The lock goes through SQLAlchemy: its asyncpg adapter sends BEGIN before
+    # the first statement it executes, and a lock taken on the raw connection
+    # first would run outside the transaction and be released at once.
+    driver = None if lock else await _driver(session)
     if driver is not None:
         statement = _PG_ORDER_WITH_TASK
         row = await driver.fetchrow(statement.sql, *statement.args({"order_id": order_id}))
     else:
-        result = await session.execute(_ORDER_WITH_TASK, {"order_id": order_id})
-        row = result.mappings().first()
+        query = _LOCK_ORDER_WITH_TASK if lock else _ORDER_WITH_TASK
+        row = (await session.execute(query, {"order_id": order_id})).mappings().first()
     return _split_task(row) if row is not None else None
 
 

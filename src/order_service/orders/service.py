@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import RowMapping, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import metrics
@@ -33,7 +33,15 @@ from order_service.orders import repository as repo
 from order_service.orders.idempotency import IdempotencyStore, StoredResponse, fingerprint
 from order_service.orders.schemas import CreateOrderRequest
 from order_service.orders.states import OrderEvent, OrderStatus, TaskStatus
-from order_service.orders.transitions import ADMIN, SYSTEM, record_event, record_history, transition
+from order_service.orders.transitions import (
+    ADMIN,
+    SYSTEM,
+    Moved,
+    OrderRow,
+    record_event,
+    record_history,
+    transition,
+)
 from order_service.orders.views import order_json, page_meta
 from order_service.provisioning.models import ProvisioningTask
 
@@ -41,7 +49,7 @@ tasks_t = ProvisioningTask.__table__
 # Built once: a statement built per call costs more than its round trip.
 _INSERT_ORDER = insert(repo.orders_t)
 _INSERT_ITEMS = insert(repo.items_t)
-_INSERT_TASK = insert(tasks_t)
+_INSERT_TASK = insert(tasks_t).returning(*tasks_t.c)
 
 
 # ---------------------------------------------------------------- create
@@ -268,50 +276,61 @@ async def set_payment_status(
             reason=notes or "Payment failed",
             conflict=conflict,
         )
-    else:
-        now = utcnow()
-        order = await transition(
-            session,
-            order_id,
-            OrderStatus.PAID,
-            actor=actor,
-            reason=notes or "Payment received",
-            values={"paid_at": now},
-            conflict=conflict,
-        )
-        await start_provisioning(session, order, region=region)
-        on_commit(session, wake_provisioner)
-    return await get_order(session, order_id, owner=None, history=True)
+        return await get_order(session, order_id, owner=None, history=True)
+    paid = await transition(
+        session,
+        order_id,
+        OrderStatus.PAID,
+        actor=actor,
+        reason=notes or "Payment received",
+        values={"paid_at": utcnow()},
+        conflict=conflict,
+    )
+    provisioning = await start_provisioning(session, paid, region=region)
+    on_commit(session, wake_provisioner)
+    # The door knows the order and its task as they stand now: only the history is read.
+    items = await repo.items_of(session, order_id)
+    entries = await repo.get_history(session, order_id)
+    return {"data": order_json(provisioning.after, items, provisioning.task, entries)}
 
 
-async def start_provisioning(session: AsyncSession, order: RowMapping, *, region: str) -> None:
+async def start_provisioning(session: AsyncSession, paid: Moved, *, region: str) -> Moved:
     """PAID → PROVISIONING and the task row: the durable hand-off to the provisioner.
 
-    The task is written first so the `order.provisioning` event shows it.
+    The task is written first so the `order.provisioning` event shows it; the
+    order is still locked from the PAID move, so it is not locked and read again.
     """
+    order = paid.after
     now = utcnow()
-    await session.execute(
-        _INSERT_TASK,
-        {
-            "id": uuid.uuid4(),
-            "order_id": order["id"],
-            "status": TaskStatus.PENDING.value,
-            "do_region": region,
-            "do_size": order["do_size_slug"],
-            "do_image": order["do_image_slug"],
-            "attempts": 0,
-            "not_found_count": 0,
-            "created_at": now,
-            "updated_at": now,
-            "next_check_at": now,
-        },
+    task = (
+        (
+            await session.execute(
+                _INSERT_TASK,
+                {
+                    "id": uuid.uuid4(),
+                    "order_id": order["id"],
+                    "status": TaskStatus.PENDING.value,
+                    "do_region": region,
+                    "do_size": order["do_size_slug"],
+                    "do_image": order["do_image_slug"],
+                    "attempts": 0,
+                    "not_found_count": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                    "next_check_at": now,
+                },
+            )
+        )
+        .mappings()
+        .one()
     )
-    await transition(
+    return await transition(
         session,
         order["id"],
         OrderStatus.PROVISIONING,
         actor=SYSTEM,
         reason="Provisioning queued",
+        held=(order, dict(task)),
     )
 
 
@@ -323,7 +342,7 @@ async def cancel_order(
     owner: CurrentUser | None,
     reason: str | None,
 ) -> dict[str, Any]:
-    def check_owner(order: RowMapping) -> None:
+    def check_owner(order: OrderRow) -> None:
         if owner is not None and order["user_id"] != owner.id:
             raise OrderAccessDenied()
 
@@ -346,14 +365,11 @@ async def retry_provisioning(
     wake_provisioner: Callable[[], None],
     actor: str = ADMIN,
 ) -> dict[str, Any]:
-    """FAILED → PROVISIONING on the same task; the droplet is reused if it exists."""
-    await transition(
-        session,
-        order_id,
-        OrderStatus.PROVISIONING,
-        actor=actor,
-        reason=reason or "Provisioning retried",
-    )
+    """FAILED → PROVISIONING on the same task; the droplet is reused if it exists.
+
+    The task is reset first, so the `order.provisioning` event shows it PENDING
+    (not the failure it leaves behind); a refused move rolls the reset back.
+    """
     now = utcnow()
     await session.execute(
         update(tasks_t)
@@ -372,6 +388,13 @@ async def retry_provisioning(
             next_check_at=now,
             updated_at=now,
         )
+    )
+    await transition(
+        session,
+        order_id,
+        OrderStatus.PROVISIONING,
+        actor=actor,
+        reason=reason or "Provisioning retried",
     )
     on_commit(session, wake_provisioner)
     return await get_order(session, order_id, owner=None, history=True)

@@ -10,18 +10,24 @@ requests only the first can see the status it needs. Nothing else writes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, Update, bindparam, insert, update
+from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import metrics
 from order_service.db import utcnow
 from order_service.errors import AppError, OrderNotFound, OrderStatusConflict
 from order_service.events.outbox import history_event_type, write_event
-from order_service.orders.repository import history_t, lock_order, orders_t
+from order_service.orders.repository import (
+    OrderWithTask,
+    history_t,
+    lock_order_with_task,
+    orders_t,
+)
 from order_service.orders.states import OrderEvent, OrderStatus, can_transition
 
 SYSTEM = "system"
@@ -62,6 +68,32 @@ def _default_conflict(current: str, target: str) -> AppError:
     )
 
 
+# An order row as the door reads it (a plain mapping of its columns).
+OrderRow = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What a transition did: the order before and after it, with its task.
+
+    `after` is the row as this transaction left it, built from the locked row
+    and the columns the door set (nothing else writes them in between), so the
+    event and a caller's response need no read-back.
+    """
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    task: dict[str, Any] | None
+
+
+def _as_read(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Columns as written, as a read of the row would return them (timestamps in UTC)."""
+    return {
+        column: value.astimezone(UTC) if isinstance(value, datetime) else value
+        for column, value in values.items()
+    }
+
+
 async def transition(
     session: AsyncSession,
     order_id: uuid.UUID,
@@ -70,20 +102,27 @@ async def transition(
     actor: str,
     reason: str | None = None,
     metadata: dict[str, Any] | None = None,
-    values: dict[str, Any] | Callable[[RowMapping], dict[str, Any]] | None = None,
-    check: Callable[[RowMapping], None] | None = None,
+    values: dict[str, Any] | Callable[[OrderRow], dict[str, Any]] | None = None,
+    check: Callable[[OrderRow], None] | None = None,
     conflict: Callable[[str, str], AppError] = _default_conflict,
-) -> RowMapping:
-    """Move the order to `target` or raise; returns the row as it was before.
+    held: OrderWithTask | None = None,
+) -> Moved:
+    """Move the order to `target` or raise.
 
     `check` runs on the locked row before the status test (e.g. ownership),
     `values` are extra columns set with the status (e.g. paid_at), or a
     function of the locked row that returns them (e.g. the period set on
     the first ACTIVE, computed from the order's duration).
+
+    `held` is the order (and task) as this transaction already holds it locked:
+    a second move in the same transaction (PAID, then PROVISIONING) passes the
+    first one's `after` and the task written since, instead of locking and
+    reading the row again.
     """
-    order = await lock_order(session, order_id)
-    if order is None:
+    found = held if held is not None else await lock_order_with_task(session, order_id)
+    if found is None:
         raise OrderNotFound()
+    order, task = found
     if check is not None:
         check(order)
     current = OrderStatus(order["status"])
@@ -100,6 +139,7 @@ async def transition(
             **{f"p_{column}": value for column, value in extra.items()},
         },
     )
+    after = {**order, "status": target.value, "updated_at": now, **_as_read(extra)}
     await record_history(
         session,
         order_id,
@@ -108,9 +148,10 @@ async def transition(
         actor=actor,
         reason=reason,
         metadata=metadata,
+        order=(after, task),
     )
     metrics.STATUS_TRANSITIONS.labels(current.value, target.value).inc()
-    return order
+    return Moved(before=order, after=after, task=task)
 
 
 async def record_event(
@@ -124,7 +165,7 @@ async def record_event(
     metadata: dict[str, Any] | None = None,
     values: dict[str, Any] | None = None,
     conflict: Callable[[str, str], AppError] = _default_conflict,
-) -> RowMapping:
+) -> dict[str, Any]:
     """Record an event that leaves the status as it is (PAYMENT_FAILED, RENEWED...).
 
     The row is locked and the status checked like a transition, so an event
@@ -133,18 +174,20 @@ async def record_event(
     changes with it (a renewal's expires_at), written before the history row
     so the event shows them. Returns the row as it was before.
     """
-    order = await lock_order(session, order_id)
-    if order is None:
+    found = await lock_order_with_task(session, order_id)
+    if found is None:
         raise OrderNotFound()
+    order, task = found
     allowed = {expected} if isinstance(expected, OrderStatus) else set(expected)
     if order["status"] not in allowed:
         raise conflict(order["status"], event.value)
+    now = utcnow()
     if values:
         await session.execute(
-            update(orders_t).where(orders_t.c.id == order_id).values(updated_at=utcnow(), **values)
+            update(orders_t).where(orders_t.c.id == order_id).values(updated_at=now, **values)
         )
     else:
-        await session.execute(_TOUCH_ORDER, {"p_order_id": order_id, "p_updated_at": utcnow()})
+        await session.execute(_TOUCH_ORDER, {"p_order_id": order_id, "p_updated_at": now})
     await record_history(
         session,
         order_id,
@@ -153,6 +196,7 @@ async def record_event(
         actor=actor,
         reason=reason,
         metadata=metadata,
+        order=({**order, "updated_at": now, **_as_read(values or {})}, task),
     )
     return order
 
@@ -166,8 +210,12 @@ async def record_history(
     actor: str,
     reason: str | None = None,
     metadata: dict[str, Any] | None = None,
+    order: OrderWithTask | None = None,
 ) -> None:
-    """Append a history row and its event: every order change ends here."""
+    """Append a history row and its event: every order change ends here.
+
+    `order` is the order (and task) as this transaction leaves it, when the
+    caller knows it; the event reads it back otherwise."""
     await session.execute(
         _INSERT_HISTORY,
         {
@@ -185,6 +233,7 @@ async def record_history(
         session,
         history_event_type(previous, new),
         order_id,
+        order=order,
         history={
             "previousStatus": previous or "",
             "newStatus": new,
