@@ -11,6 +11,11 @@ The body is read before the turn is taken, so a client sending its body slowly
 holds no turn; the body limit still applies (the request middleware outside
 this one turns it into 413). Nothing is skipped: the admitted request goes
 through the whole app, auth and validation included.
+
+With YIELD_TO_READS the door also counts the GET (and HEAD) requests
+in flight, and an admitted payment runs with `reads_first.yielding_to` set, so
+its statements wait for those reads (reads_first.py; the background duties'
+sessions yield to the same count).
 """
 
 from __future__ import annotations
@@ -20,15 +25,23 @@ import asyncio
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from order_service.reads_first import ReadsFirst, yielding_to
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+
 
 class PaymentAdmission:
-    """POSTs to `path` (a route template) wait for one of `concurrency` turns."""
+    """POSTs to `path` (a route template) wait for one of `concurrency` turns; with
+    `reads`, reads are counted and the admitted payments' statements yield to them."""
 
-    def __init__(self, app: ASGIApp, *, path: str, concurrency: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, path: str, concurrency: int, reads: ReadsFirst | None = None
+    ) -> None:
         self.app = app
         # Matched the way the router matches it.
         self.path = compile_path(path)[0]
         self.concurrency = concurrency
+        self.reads = reads
         self._slots: asyncio.Semaphore | None = None
 
     @property
@@ -39,16 +52,23 @@ class PaymentAdmission:
         return self._slots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or not self.path.match(scope["path"])
-        ):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in READ_METHODS and self.reads is not None:
+            with self.reads.reading():
+                await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST" or not self.path.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         buffered = await _read_body(receive)
         async with self.slots:
-            await self.app(scope, _replay(buffered, receive), send)
+            token = yielding_to.set(self.reads)
+            try:
+                await self.app(scope, _replay(buffered, receive), send)
+            finally:
+                yielding_to.reset(token)
 
 
 async def _read_body(receive: Receive) -> list[Message]:

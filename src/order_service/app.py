@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from order_service import health, housekeeping
 from order_service.actions import router as actions_router
@@ -36,6 +36,7 @@ from order_service.lifecycle import router as lifecycle_router
 from order_service.middleware import RequestContextMiddleware
 from order_service.orders import internal_router, router
 from order_service.orders.idempotency import IdempotencyStore
+from order_service.reads_first import INFO_KEY, ReadsFirst, YieldingSession
 from order_service.renewals import router as renewals_router
 
 logger = logging.getLogger("order_service")
@@ -49,21 +50,26 @@ droplets in the background. Every error is `{"error": {"code", "message", "detai
 
 
 async def _start_duties(
-    settings: Settings, engine: AsyncEngine, transports: Transports
+    settings: Settings, engine: AsyncEngine, transports: Transports, reads: ReadsFirst | None
 ) -> Background | BackgroundThread:
     """The background duties. On PostgreSQL they get a pool of their own (a burst of
     provisioning, action or delivery writes never takes a connection a request
     waits for) and, by default, a loop of their own (background_thread.py).
     SQLite shares the one engine (one writer anyway, one connection for an
-    in-memory database) and the request loop."""
+    in-memory database) and the request loop. With `reads`, their statements
+    yield to the GETs in flight (reads_first.py)."""
+
+    def duty_sessions(bind: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+        if reads is None:
+            return create_sessionmaker(bind)
+        return create_sessionmaker(bind, session_class=YieldingSession, info={INFO_KEY: reads})
+
     if settings.is_sqlite:
-        return await start_background(settings, create_sessionmaker(engine), transports)
+        return await start_background(settings, duty_sessions(engine), transports)
 
     async def start() -> Background:
         own = create_engine(settings.database_url, pool_size=settings.database_background_pool_size)
-        return await start_background(
-            settings, create_sessionmaker(own), transports, own_engine=own
-        )
+        return await start_background(settings, duty_sessions(own), transports, own_engine=own)
 
     if not settings.background_thread:
         return await start()
@@ -85,12 +91,14 @@ def create_app(
     `start_provisioner=False` runs the API alone (no background duty at all);
     otherwise each duty runs as its setting says (background.py).
     """
+    # GETs counted at the door; payments and duties yield to them (reads_first.py).
+    reads_first = ReadsFirst() if settings.yield_to_reads else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reads, writes = settings.request_pool_split
         engine = create_engine(settings.database_url, pool_size=writes)
-        sessionmaker = create_sessionmaker(engine)
+        sessionmaker = create_sessionmaker(engine, session_class=YieldingSession)
         read_pool = await create_read_pool(engine, reads)
         catalog = CatalogClient(
             settings.catalog_service_url,
@@ -105,7 +113,7 @@ def create_app(
         transports = Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport)
         background: Background | BackgroundThread = Background()
         if start_provisioner is not False:
-            background = await _start_duties(settings, engine, transports)
+            background = await _start_duties(settings, engine, transports, reads_first)
         app.state.background = background
         try:
             old_events = partial(purge_old_events, sessionmaker, settings.event_retention)
@@ -153,6 +161,7 @@ def create_app(
         PaymentAdmission,
         path=internal_router.PAYMENT_STATUS_PATH,
         concurrency=settings.payment_concurrency,
+        reads=reads_first,
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     add_cors(app, settings.cors_origin_list)

@@ -67,6 +67,9 @@ class Settings(DatabaseSettings):
     # before touching the database, so a payment storm leaves the event loop
     # and the pool to reads (docs/benchmarks.md, storm).
     payment_concurrency: int = Field(default=4, ge=1, le=200)
+    # A payment's and a background duty's statements wait for the GETs in
+    # flight when they ask (reads_first.py), so reads stay fast through a storm.
+    yield_to_reads: bool = True
     # Run the background duties on an event loop of their own (a thread of the
     # process), so a burst of background work does not queue requests behind it
     # (docs/benchmarks.md, storm). PostgreSQL only: SQLite shares one engine.

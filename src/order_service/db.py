@@ -208,10 +208,18 @@ async def dispose_when_returned(engine: AsyncEngine, *, within_s: float = 5.0) -
     return left
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(
+    engine: AsyncEngine,
+    *,
+    session_class: type[AsyncSession] = AsyncSession,
+    info: dict[str, Any] | None = None,
+) -> async_sessionmaker[AsyncSession]:
+    """`session_class` and `info` (copied into each session's `info`): reads_first.py."""
     # expire_on_commit=False: objects stay readable after commit, which is when
     # responses are rendered.
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine, class_=session_class, info=info, expire_on_commit=False, autoflush=False
+    )
 
 
 @asynccontextmanager

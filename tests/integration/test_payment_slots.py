@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from order_service import reads_first
 from order_service.config import Settings
 from order_service.orders import service
 from tests.conftest import INTERNAL, make_settings
@@ -107,3 +108,73 @@ async def test_a_payment_is_still_checked_after_its_turn(
         )
         assert_error(big, 413, "PAYLOAD_TOO_LARGE")
         assert (await pay(client, order_id)).status_code == 200
+
+
+async def _read_held_open(app: Any, answering: asyncio.Event, release: asyncio.Event) -> None:
+    """A GET that stays in flight: its answer is held at the first message sent."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/v1/health",
+        "raw_path": b"/api/v1/health",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"order-service")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("order-service", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answering.set()
+            await release.wait()
+
+    await app(scope, receive, send)
+
+
+@pytest.mark.parametrize("yield_to_reads", [True, False], ids=["yields", "does-not-yield"])
+async def test_a_payment_waits_for_the_reads_in_flight(
+    settings: Settings,
+    catalog_app: Any,
+    clean_db: None,
+    monkeypatch: pytest.MonkeyPatch,
+    yield_to_reads: bool,
+) -> None:
+    """YIELD_TO_READS: a payment's statements wait while a GET that was in
+    flight when it asked is still being answered, then it completes."""
+    monkeypatch.setattr(reads_first, "MAX_WAIT_S", 10.0)  # the cap has its own test
+    configured = make_settings(settings.database_url, yield_to_reads=yield_to_reads)
+    async with api_only(configured, catalog_app) as (app, client):
+        order_id = (await create_order(client, "polite-user"))["id"]
+        answering, release = asyncio.Event(), asyncio.Event()
+        read = asyncio.create_task(_read_held_open(app, answering, release))
+        await asyncio.wait_for(answering.wait(), 5)
+        payment = asyncio.create_task(pay(client, order_id))
+        done, _ = await asyncio.wait({payment}, timeout=0.5)
+        assert bool(done) is not yield_to_reads
+        release.set()
+        await read
+        answer = await asyncio.wait_for(payment, 10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["data"]["status"] == "PROVISIONING"
+
+
+async def test_a_stalled_read_delays_a_payment_by_at_most_the_cap(
+    settings: Settings, catalog_app: Any, clean_db: None
+) -> None:
+    """A client slow to take its answer keeps its GET in flight: payments go on."""
+    async with api_only(settings, catalog_app) as (app, client):
+        order_id = (await create_order(client, "stalled-read-user"))["id"]
+        answering, release = asyncio.Event(), asyncio.Event()
+        read = asyncio.create_task(_read_held_open(app, answering, release))
+        await asyncio.wait_for(answering.wait(), 5)
+        answer = await asyncio.wait_for(pay(client, order_id), 10)  # not held by the read
+        assert answer.status_code == 200, answer.text
+        release.set()
+        await read
