@@ -75,12 +75,17 @@ class ReadsFirst:
         with self._lock:
             if not self._in_flight:
                 return
-            self._waiting.append((self._next - 1, loop, future))
+            waiter = (self._next - 1, loop, future)
+            self._waiting.append(waiter)
         try:
             async with asyncio.timeout(MAX_WAIT_S):
                 await future
         except TimeoutError:
             pass
+        finally:
+            if not future.done():  # timed out or cancelled: no wake-up for it any more
+                with self._lock, contextlib.suppress(ValueError):
+                    self._waiting.remove(waiter)
 
     def _release(self) -> None:
         """Wake the waiters whose reads have all ended (called holding the lock)."""
@@ -90,7 +95,10 @@ class ReadsFirst:
             newest_seen, loop, future = waiter
             if oldest is not None and oldest <= newest_seen:
                 still.append(waiter)
-            else:
+                continue
+            # A waiter's loop may be closing (its duties stopping): a GET never
+            # fails for it.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_finish, future)
         self._waiting = still
 

@@ -135,3 +135,21 @@ async def test_a_yielding_session_waits_before_each_statement(tmp_path: Path, ho
     finally:
         reads_first.yielding_to.reset(token)
         await engine.dispose()
+
+
+def test_a_waiter_whose_loop_closed_never_fails_a_read() -> None:
+    """Duties stopping (their loop cancelled and closed) while they wait for a read."""
+    gate = ReadsFirst()
+    read = gate.reading()
+    read.__enter__()
+
+    async def duty_stopping() -> None:
+        waiting = asyncio.ensure_future(gate.turn())
+        await asyncio.sleep(0.01)  # then asyncio.run cancels it and closes the loop
+        assert not waiting.done()
+
+    thread = threading.Thread(target=asyncio.run, args=(duty_stopping(),))
+    thread.start()
+    thread.join(5)
+    read.__exit__(None, None, None)  # must not raise
+    assert gate.reads_in_flight == 0
