@@ -317,7 +317,7 @@ def render(doc: Path = DOC) -> Path:
         "## How to run",
         "",
         "```sh",
-        "make bench                                   # everything, < 10 minutes on 2 cores",
+        "make bench                                   # everything, ~20 minutes on 2 cores",
         "make bench BENCH_ARGS=--quick                # smoke test: 1 repetition, 3 s runs",
         ".venv/bin/python -m bench api   # one phase: api|storm|memory|webhooks|lifecycle",
         ".venv/bin/python -m bench compare --patch my-change.diff --label NAME   # before/after",
