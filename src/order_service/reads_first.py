@@ -83,9 +83,10 @@ class ReadsFirst:
         except TimeoutError:
             pass
         finally:
-            if not future.done():  # timed out or cancelled: no wake-up for it any more
-                with self._lock, contextlib.suppress(ValueError):
-                    self._waiting.remove(waiter)
+            # Timed out or cancelled (the future is cancelled with the task then): no
+            # wake-up for it any more. Woken: _release already took it out.
+            with self._lock, contextlib.suppress(ValueError):
+                self._waiting.remove(waiter)
 
     def _release(self) -> None:
         """Wake the waiters whose reads have all ended (called holding the lock)."""

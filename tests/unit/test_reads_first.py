@@ -153,3 +153,13 @@ def test_a_waiter_whose_loop_closed_never_fails_a_read() -> None:
     thread.join(5)
     read.__exit__(None, None, None)  # must not raise
     assert gate.reads_in_flight == 0
+
+
+async def test_a_write_that_timed_out_leaves_no_waiter_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reads_first, "MAX_WAIT_S", 0.01)
+    gate = ReadsFirst()
+    with gate.reading():
+        await gate.turn()  # times out
+        assert gate._waiting == []
