@@ -57,7 +57,9 @@ async def _start_duties(
     waits for) and, by default, a loop of their own (background_thread.py).
     SQLite shares the one engine (one writer anyway, one connection for an
     in-memory database) and the request loop. With `reads`, their statements
-    yield to the GETs in flight (reads_first.py)."""
+    yield to the GETs in flight (reads_first.py), but for the event relay's and the
+    webhook deliveries': events reach the feed within milliseconds of their commit,
+    and that work is small."""
 
     def duty_sessions(bind: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         if reads is None:
@@ -65,11 +67,22 @@ async def _start_duties(
         return create_sessionmaker(bind, session_class=YieldingSession, info={INFO_KEY: reads})
 
     if settings.is_sqlite:
-        return await start_background(settings, duty_sessions(engine), transports)
+        return await start_background(
+            settings,
+            duty_sessions(engine),
+            transports,
+            event_sessionmaker=create_sessionmaker(engine),
+        )
 
     async def start() -> Background:
         own = create_engine(settings.database_url, pool_size=settings.database_background_pool_size)
-        return await start_background(settings, duty_sessions(own), transports, own_engine=own)
+        return await start_background(
+            settings,
+            duty_sessions(own),
+            transports,
+            own_engine=own,
+            event_sessionmaker=create_sessionmaker(own),
+        )
 
     if not settings.background_thread:
         return await start()

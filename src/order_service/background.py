@@ -59,6 +59,7 @@ async def start_background(
     transports: Transports,
     *,
     own_engine: AsyncEngine | None = None,
+    event_sessionmaker: async_sessionmaker[AsyncSession] | None = None,
 ) -> Background:
     """Start every duty; `own_engine` (the duties' own, behind `sessionmaker`) is
     disposed once they all stopped."""
@@ -86,7 +87,10 @@ async def start_background(
         # the feed would stop and webhooks would never be sent.
         from order_service.events.runtime import start_events
 
-        background.add("events", start_events(settings, sessionmaker, transports.webhooks))
+        background.add(
+            "events",
+            start_events(settings, event_sessionmaker or sessionmaker, transports.webhooks),
+        )
         if settings.lifecycle_enabled:
             from order_service.lifecycle.scanner import LifecycleScanner
 
