@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import api, load, stack
-from bench.infra import REPO, RESULTS_DIR, stopping
+from bench.infra import REPO, RESULTS_DIR, Proc, stopping
 from bench.prepare import MEMORY_TASKS, Setup, commit_src, patched_src, storm_plan
 
 
-def phase_api(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
+def _api_stage(
+    args: argparse.Namespace, setup: Setup
+) -> tuple[tuple[str, ...], api.ApiContext, Proc, dict[str, str]]:
+    """What every API-driving phase starts from: the endpoints asked for, the load
+    context, the fake DO (stop it with `stopping`) and the service's environment."""
     endpoints = tuple(e for e in args.endpoints.split(",") if e)
     ctx = api.ApiContext(
         setup.dir,
@@ -26,7 +30,11 @@ def phase_api(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
         len(setup.seeded.payable_ids),
     )
     fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, per_minute=250)
-    env = stack.service_env(setup.catalog, fake)
+    return endpoints, ctx, fake, stack.service_env(setup.catalog, fake)
+
+
+def phase_api(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
+    endpoints, ctx, fake, env = _api_stage(args, setup)
     targets = [
         api.Target("ours", "ours", lambda: stack.start_service(setup.dir, env, name="ours")),
         api.Target("ceiling", "ceiling", lambda: stack.start_ceiling(setup.dir, setup.catalog)),
@@ -173,16 +181,7 @@ def phase_compare(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     src = patched_src(args.patch, args.with_pip) if args.patch or args.with_pip else None
     before_src = commit_src(args.before_commit) if args.before_commit else None
     after_env = {**dict(a.split("=", 1) for a in args.after_env)}
-    endpoints = tuple(e for e in args.endpoints.split(",") if e)
-    ctx = api.ApiContext(
-        setup.dir,
-        setup.catalog,
-        setup.user_ids_file,
-        setup.pay_ids_file,
-        len(setup.seeded.payable_ids),
-    )
-    fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, per_minute=250)
-    env = stack.service_env(setup.catalog, fake)
+    endpoints, ctx, fake, env = _api_stage(args, setup)
     targets = [
         api.Target(
             "before",
@@ -227,16 +226,7 @@ def phase_profile(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
     src = patched_src(args.patch, args.with_pip) if args.patch or args.with_pip else None
     if args.before_commit:
         src = commit_src(args.before_commit)
-    endpoints = tuple(e for e in args.endpoints.split(",") if e)
-    ctx = api.ApiContext(
-        setup.dir,
-        setup.catalog,
-        setup.user_ids_file,
-        setup.pay_ids_file,
-        len(setup.seeded.payable_ids),
-    )
-    fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, per_minute=250)
-    env = stack.service_env(setup.catalog, fake)
+    endpoints, ctx, fake, env = _api_stage(args, setup)
     target = api.Target("ours", "ours", lambda: stack.start_service(setup.dir, env, src=src))
     profiles: dict[str, Any] = {}
     label = args.label or ("patched" if args.patch else "as-is")
