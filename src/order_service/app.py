@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service import health, housekeeping
 from order_service.actions import router as actions_router
@@ -61,28 +61,26 @@ async def _start_duties(
     webhook deliveries': events reach the feed within milliseconds of their commit,
     and that work is small."""
 
-    def duty_sessions(bind: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-        if reads is None:
-            return create_sessionmaker(bind)
-        return create_sessionmaker(bind, session_class=YieldingSession, info={INFO_KEY: reads})
-
-    if settings.is_sqlite:
+    async def start_on(bind: AsyncEngine, own_engine: AsyncEngine | None = None) -> Background:
+        yielding = (
+            create_sessionmaker(bind, session_class=YieldingSession, info={INFO_KEY: reads})
+            if reads is not None
+            else create_sessionmaker(bind)
+        )
         return await start_background(
             settings,
-            duty_sessions(engine),
+            yielding,
             transports,
-            event_sessionmaker=create_sessionmaker(engine),
+            own_engine=own_engine,
+            event_sessionmaker=create_sessionmaker(bind),
         )
+
+    if settings.is_sqlite:
+        return await start_on(engine)
 
     async def start() -> Background:
         own = create_engine(settings.database_url, pool_size=settings.database_background_pool_size)
-        return await start_background(
-            settings,
-            duty_sessions(own),
-            transports,
-            own_engine=own,
-            event_sessionmaker=create_sessionmaker(own),
-        )
+        return await start_on(own, own_engine=own)
 
     if not settings.background_thread:
         return await start()

@@ -207,9 +207,16 @@ def item_row(
 
 
 async def get_order(
-    session: repo.Reader, order_id: uuid.UUID, *, owner: CurrentUser | None, history: bool
+    session: repo.Reader,
+    order_id: uuid.UUID,
+    *,
+    owner: CurrentUser | None,
+    history: bool,
+    known: repo.OrderWithTask | None = None,
 ) -> dict[str, Any]:
-    found = await repo.get_order_with_task(session, order_id)
+    """The order's JSON. `known`: the order and its task as the caller holds them in
+    this transaction (a payment's last move), so they are not read again."""
+    found = known if known is not None else await repo.get_order_with_task(session, order_id)
     if found is None:
         raise OrderNotFound()
     order, task = found
@@ -289,9 +296,13 @@ async def set_payment_status(
     provisioning = await start_provisioning(session, paid, region=region)
     on_commit(session, wake_provisioner)
     # The door knows the order and its task as they stand now: only the history is read.
-    items = await repo.items_of(session, order_id)
-    entries = await repo.get_history(session, order_id)
-    return {"data": order_json(provisioning.after, items, provisioning.task, entries)}
+    return await get_order(
+        session,
+        order_id,
+        owner=None,
+        history=True,
+        known=(provisioning.after, provisioning.task),
+    )
 
 
 async def start_provisioning(session: AsyncSession, paid: Moved, *, region: str) -> Moved:

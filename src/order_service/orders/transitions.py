@@ -86,11 +86,16 @@ class Moved:
     task: dict[str, Any] | None
 
 
-def _as_read(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Columns as written, as a read of the row would return them (timestamps in UTC)."""
+def _row_after(order: OrderRow, updated_at: datetime, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The locked row with the columns this change wrote, as a read of it would return
+    them (timestamps in UTC)."""
+    written = {"updated_at": updated_at, **values}
     return {
-        column: value.astimezone(UTC) if isinstance(value, datetime) else value
-        for column, value in values.items()
+        **order,
+        **{
+            column: value.astimezone(UTC) if isinstance(value, datetime) else value
+            for column, value in written.items()
+        },
     }
 
 
@@ -139,7 +144,7 @@ async def transition(
             **{f"p_{column}": value for column, value in extra.items()},
         },
     )
-    after = {**order, "status": target.value, "updated_at": now, **_as_read(extra)}
+    after = _row_after(order, now, {"status": target.value, **extra})
     await record_history(
         session,
         order_id,
@@ -196,7 +201,7 @@ async def record_event(
         actor=actor,
         reason=reason,
         metadata=metadata,
-        order=({**order, "updated_at": now, **_as_read(values or {})}, task),
+        order=(_row_after(order, now, values or {}), task),
     )
     return order
 
