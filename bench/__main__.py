@@ -111,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         "here (default 1,3)",
     )
     parser.add_argument(
+        "--storm-split",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="storm: every size also with two processes, the probed one serving reads only "
+        "and the other taking the payments and running the duties (default on)",
+    )
+    parser.add_argument(
         "--storm-kill-after",
         type=float,
         metavar="SECONDS",

@@ -125,6 +125,7 @@ def phase_storm(args: argparse.Namespace, setup: Setup, src: str | None = None) 
                 src=src,
                 processes=run.processes,
                 kill_after_s=run.kill_after_s,
+                split=run.split,
             )
         )
     return {"storms": results}

@@ -23,6 +23,8 @@ COLORS = ("tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple")
 def storm_label(storm: dict[str, Any]) -> str:
     processes = storm.get("processes", 1)
     label = f"{processes} process" + ("es" if processes > 1 else "")
+    if storm.get("split"):
+        label += " (reads on the probed one)"
     if storm.get("kill"):
         label += f", one SIGKILLed at {storm['kill']['at_s']:.0f} s"
     return label

@@ -26,14 +26,20 @@ class StormRun:
     orders: int
     processes: int
     kill_after_s: float | None = None
+    # Two processes: the probed one serves reads only (no duties, no payments), the
+    # other takes the payments and runs the duties (README, "Reads during a storm").
+    split: bool = False
 
 
 def storm_plan(args: argparse.Namespace) -> list[StormRun]:
-    """100 and 500 orders with one process, 500 with three (and the kill run when asked)."""
+    """100 and 500 orders with one process, 500 with three, every size with reads and
+    writes on separate processes (unless --no-storm-split), and the kill run when asked."""
     sizes = args.storm_sizes or ((STORM_SIZES[0],) if args.quick else STORM_SIZES)
     counts = sorted(set(args.storm_processes))
     runs = [StormRun(size, 1) for size in sizes] if 1 in counts else []
     runs += [StormRun(max(sizes), p) for p in counts if p > 1]
+    if args.storm_split:
+        runs += [StormRun(size, 2, split=True) for size in sizes]
     if args.storm_kill_after is not None and counts[-1] > 1:
         runs.append(StormRun(max(sizes), counts[-1], args.storm_kill_after))
     return runs

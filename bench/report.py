@@ -183,7 +183,10 @@ def _storm_table(result: dict[str, Any], label: str = "") -> list[str]:
         "in all, spread round-robin over the processes). The probe is an open-loop GET order "
         f"detail at {first['probe_rate_per_s']:g} req/s to the first process, from its own "
         "process, 6 s idle right before the storm, then until every order is ACTIVE. A SIGKILLed "
-        "process is the last one, killed once every payment was answered. The busiest rolling "
+        "process is the last one, killed once every payment was answered. In a split storm the "
+        "probed process serves reads only (`PROVISIONING_ENABLED=false`, `LIFECYCLE_ENABLED="
+        "false`, no payments sent to it) and the other takes every payment and runs the duties, "
+        'as the README\'s "Reads during a storm" deploys it. The busiest rolling '
         "minute is the most requests the fake counted (429s included) between two samples of its "
         "counter at most 60 s apart (sampled every "
         f"{first.get('sample_interval_s', 0.25):g} s; in brackets the most any 60 s window can "
@@ -204,6 +207,8 @@ def _times(ratio: float | None) -> str:
 
 
 def _processes(storm: dict[str, Any]) -> str:
+    if storm.get("split"):
+        return f"{storm['processes']}, split: reads on the probed one"
     text = str(storm.get("processes", 1))
     kill = storm.get("kill")
     return text + (f" (one SIGKILLed at {kill['at_s']:.0f} s)" if kill else "")
@@ -317,7 +322,7 @@ def render(doc: Path = DOC) -> Path:
         "## How to run",
         "",
         "```sh",
-        "make bench                                   # everything, ~20 minutes on 2 cores",
+        "make bench                                   # everything, ~25 minutes on 2 cores",
         "make bench BENCH_ARGS=--quick                # smoke test: 1 repetition, 3 s runs",
         ".venv/bin/python -m bench api   # one phase: api|storm|memory|webhooks|lifecycle",
         ".venv/bin/python -m bench compare --patch my-change.diff --label NAME   # before/after",

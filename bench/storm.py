@@ -37,6 +37,8 @@ DO_PER_MINUTE = 250  # what the fake enforces, like DO
 BUDGET_PER_MINUTE = 225  # the service's default budget (DIGITALOCEAN_RATE_PER_MINUTE)
 BUDGET_SKEW_S = 2.0  # RateBudget counts a send for 60 s + this skew
 PROBE_RATE = 50.0
+# The probed process of a split storm: reads only (README, "Reads during a storm").
+READER_ENV = {"PROVISIONING_ENABLED": "false", "LIFECYCLE_ENABLED": "false"}
 IDLE_S = 6.0
 SAMPLE_S = 0.25  # timeline sampling interval
 P99_BUCKET_S = 5.0
@@ -207,6 +209,7 @@ async def _count_orders(conn: asyncpg.Connection, ids: list[str], watch: _Watch)
 
 async def _storm(
     services: list[Proc],
+    payers: list[Proc],
     fake: Proc,
     ids: list[str],
     *,
@@ -225,7 +228,7 @@ async def _storm(
     conn = await asyncpg.connect(db_url("postgresql"))
     fake_client = httpx.AsyncClient(base_url=fake.url, timeout=5)
     watch = _Watch(started=time.time())
-    pay_task = asyncio.create_task(_pay_all([s.url for s in services], ids))
+    pay_task = asyncio.create_task(_pay_all([s.url for s in payers], ids))
 
     def paid(task: asyncio.Task[dict[str, Any]]) -> None:
         if not task.cancelled() and task.exception() is None:
@@ -297,16 +300,25 @@ def run_storm(
     timeout_s: float | None = None,
     processes: int = 1,
     kill_after_s: float | None = None,
+    split: bool = False,
 ) -> dict[str, Any]:
     """The storm with `processes` service processes on one database; with
     `kill_after_s` (and processes >= 2) the last one is SIGKILLed that long after
-    the payments were sent (at the earliest once all were answered)."""
+    the payments were sent (at the earliest once all were answered). With `split` the
+    first (probed) process serves reads only: provisioning and the lifecycle off, no
+    payments sent to it; the others take the payments and run the duties."""
     if kill_after_s is not None and processes < 2:
         raise ValueError("killing a process mid-storm needs processes >= 2")
+    if split and processes < 2:
+        raise ValueError("a split storm needs a reader process and at least one other")
     n = len(ids)
     bounds = lower_bounds(n, boot_s)
     timeout_s = timeout_s or bounds["our_budget_s"] * 2.5 + 60
-    tag = f"{n}-{processes}p" + ("-kill" if kill_after_s is not None else "")
+    tag = (
+        f"{n}-{processes}p"
+        + ("-split" if split else "")
+        + ("-kill" if kill_after_s is not None else "")
+    )
     seed.retire_unfinished_tasks()
     reset_shared_budget()
     fake = stack.start_fake_do(workdir, boot_seconds=boot_s, per_minute=DO_PER_MINUTE)
@@ -323,7 +335,8 @@ def run_storm(
     try:
         for index in range(processes):
             name = f"service-storm-{tag}" + (f"-{index + 1}" if processes > 1 else "")
-            services.append(stack.start_service(workdir, env, src=src, name=name))
+            own_env = env | READER_ENV if split and index == 0 else env
+            services.append(stack.start_service(workdir, own_env, src=src, name=name))
         probe = start_probe(services[0], user_ids_file, probe_out)
         time.sleep(IDLE_S + 1)  # one second for the probe to start
         meter = CpuMeter(
@@ -331,8 +344,9 @@ def run_storm(
         )
         meter.start()
         log(f"storm: paying {n} orders at once over {processes} process(es)")
+        payers = services[1:] if split else services
         watch = asyncio.run(
-            _storm(services, fake, ids, timeout_s=timeout_s, kill_after_s=kill_after_s)
+            _storm(services, payers, fake, ids, timeout_s=timeout_s, kill_after_s=kill_after_s)
         )
         cpu = meter.stop()
         samples = _stop_probe(probe, probe_out)
@@ -344,12 +358,13 @@ def run_storm(
         for service in services:
             service.stop()
         fake.stop()
-    return _result(n, processes, boot_s, poll_ms, bounds, watch, samples, stats, cpu)
+    return _result(n, processes, split, boot_s, poll_ms, bounds, watch, samples, stats, cpu)
 
 
 def _result(
     n: int,
     processes: int,
+    split: bool,
     boot_s: float,
     poll_ms: int,
     bounds: dict[str, float],
@@ -367,6 +382,7 @@ def _result(
     result = {
         "orders": n,
         "processes": processes,
+        "split": split,
         "kill": watch.kill,
         "boot_s": boot_s,
         "poll_interval_ms": poll_ms,
@@ -409,6 +425,7 @@ def _result(
         ),
     }
     killed = f", {watch.kill['process']} SIGKILLed at {watch.kill['at_s']}s" if watch.kill else ""
+    killed += ", split: reads only on the probed one" if split else ""
     log(
         f"storm {n} x {processes} process(es){killed}: "
         f"{watch.active}/{n} ACTIVE in {elapsed:.1f}s (bounds {bounds}); DO requests "
