@@ -66,6 +66,7 @@ def _args(**changes: object) -> argparse.Namespace:
         "storm_sizes": None,
         "storm_processes": (1, 3),
         "storm_kill_after": None,
+        "storm_split": True,
     }
     return argparse.Namespace(**(defaults | changes))
 
@@ -73,13 +74,29 @@ def _args(**changes: object) -> argparse.Namespace:
 @pytest.mark.parametrize(
     ("changes", "plan"),
     [
-        ({}, [StormRun(100, 1), StormRun(500, 1), StormRun(500, 3)]),
-        ({"quick": True}, [StormRun(100, 1), StormRun(100, 3)]),
+        (
+            {},
+            [
+                StormRun(100, 1),
+                StormRun(500, 1),
+                StormRun(500, 3),
+                StormRun(100, 2, split=True),
+                StormRun(500, 2, split=True),
+            ],
+        ),
+        ({"storm_split": False}, [StormRun(100, 1), StormRun(500, 1), StormRun(500, 3)]),
+        (
+            {"quick": True},
+            [StormRun(100, 1), StormRun(100, 3), StormRun(100, 2, split=True)],
+        ),
         (
             {"storm_sizes": (30,), "storm_kill_after": 5.0},
-            [StormRun(30, 1), StormRun(30, 3), StormRun(30, 3, 5.0)],
+            [StormRun(30, 1), StormRun(30, 3), StormRun(30, 2, split=True), StormRun(30, 3, 5.0)],
         ),
-        ({"storm_processes": (1,), "storm_kill_after": 5.0}, [StormRun(100, 1), StormRun(500, 1)]),
+        (
+            {"storm_processes": (1,), "storm_kill_after": 5.0, "storm_split": False},
+            [StormRun(100, 1), StormRun(500, 1)],
+        ),
     ],
 )
 def test_storm_plan(changes: dict[str, object], plan: list[StormRun]) -> None:
