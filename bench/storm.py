@@ -424,10 +424,10 @@ def _result(
             [s for s in samples if s[0] >= started - P99_BUCKET_S], started, P99_BUCKET_S
         ),
     }
-    killed = f", {watch.kill['process']} SIGKILLed at {watch.kill['at_s']}s" if watch.kill else ""
-    killed += ", split: reads only on the probed one" if split else ""
+    how = f", {watch.kill['process']} SIGKILLed at {watch.kill['at_s']}s" if watch.kill else ""
+    how += ", split: reads only on the probed one" if split else ""
     log(
-        f"storm {n} x {processes} process(es){killed}: "
+        f"storm {n} x {processes} process(es){how}: "
         f"{watch.active}/{n} ACTIVE in {elapsed:.1f}s (bounds {bounds}); DO requests "
         f"{stats['requests']} ({result['do_requests_per_droplet']}/droplet), 429s "
         f"{stats['rate_limited']}, busiest minute {busiest['requests']} (<= {busiest['upper']}); "
