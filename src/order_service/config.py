@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Literal, NamedTuple
 
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -139,6 +140,17 @@ class Settings(DatabaseSettings):
     webhook_timeout: timedelta = timedelta(seconds=10)
     event_retention: timedelta = timedelta(days=30)
 
+    # --- v1.2 (SPEC sections 2, 12-15) ---
+    # Fernet keys, comma-separated: the first encrypts, every one decrypts.
+    secrets_key: SecretStr | None = None
+    # Region slugs customers may choose, comma-separated; unset: every region DO offers.
+    digitalocean_regions: Annotated[tuple[str, ...], NoDecode] = ()
+    digitalocean_catalog_ttl: timedelta = timedelta(minutes=10)
+    digitalocean_account_check_interval: timedelta = timedelta(minutes=5)
+    credentials_ttl: timedelta = timedelta(days=3)
+    renewal_invoice_lead: timedelta = timedelta(days=7)  # 0: never
+    worker_port: int = Field(default=3334, ge=1, le=65535)
+
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     # Largest request body accepted; anything bigger is 413 before it is parsed.
@@ -154,7 +166,12 @@ class Settings(DatabaseSettings):
         return value
 
     @field_validator(
-        "jwt_issuer", "jwt_audience", "jwt_secret", "digitalocean_api_token", mode="before"
+        "jwt_issuer",
+        "jwt_audience",
+        "jwt_secret",
+        "digitalocean_api_token",
+        "secrets_key",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -181,6 +198,10 @@ class Settings(DatabaseSettings):
         "webhook_timeout",
         "event_retention",
         "http_keep_alive_timeout",
+        "digitalocean_catalog_ttl",
+        "digitalocean_account_check_interval",
+        "credentials_ttl",
+        "renewal_invoice_lead",
         mode="before",
     )
     @classmethod
@@ -199,6 +220,9 @@ class Settings(DatabaseSettings):
             "lifecycle_scan_interval",
             "webhook_timeout",
             "http_keep_alive_timeout",
+            "digitalocean_catalog_ttl",
+            "digitalocean_account_check_interval",
+            "credentials_ttl",
         ):
             if getattr(self, name) <= timedelta(0):
                 raise ConfigError(f"{name.upper()} must be greater than zero")
@@ -221,6 +245,7 @@ class Settings(DatabaseSettings):
                 "(the X-API-Key of /api/v1/internal/*)"
             )
         _ = self.cors_origin_list  # checks CORS_ORIGINS
+        _ = self.secret_keys  # checks SECRETS_KEY
         if self.jwt_algorithm == "RS256":
             if not self.jwt_public_key:
                 raise ConfigError("JWT_PUBLIC_KEY is required when JWT_ALGORITHM=RS256")
@@ -293,6 +318,41 @@ class Settings(DatabaseSettings):
             origins.append(origin)
         return tuple(origins)
 
+    @field_validator("digitalocean_regions", mode="before")
+    @classmethod
+    def _split_regions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("digitalocean_regions")
+    @classmethod
+    def _check_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for slug in value:
+            if not _REGION_SLUG.fullmatch(slug):
+                raise ConfigError(f"DIGITALOCEAN_REGIONS: {slug!r} is not a region slug like sgp1")
+        return tuple(sorted(set(value)))
+
+    @cached_property
+    def secret_keys(self) -> tuple[bytes, ...]:
+        """SECRETS_KEY as Fernet keys, first (the encrypting one) first; empty when unset.
+        ConfigError naming the entry by position (never by content) when one is malformed."""
+        raw = self.secrets_key.get_secret_value() if self.secrets_key else ""
+        keys = []
+        for position, entry in enumerate(raw.split(","), start=1):
+            entry = entry.strip()
+            if not entry:
+                continue
+            try:
+                Fernet(entry.encode())
+            except (ValueError, TypeError):
+                raise ConfigError(
+                    f"SECRETS_KEY: entry {position} is not a Fernet key "
+                    "(32 bytes, url-safe base64: Fernet.generate_key())"
+                ) from None
+            keys.append(entry.encode())
+        return tuple(keys)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -335,6 +395,10 @@ _DURATION_SETTINGS = (
     "webhook_timeout",
     "event_retention",
     "http_keep_alive_timeout",
+    "digitalocean_catalog_ttl",
+    "digitalocean_account_check_interval",
+    "credentials_ttl",
+    "renewal_invoice_lead",
 )
 
 
@@ -347,6 +411,7 @@ class OperatorKey(NamedTuple):
 
 _KEY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ORIGIN = re.compile(r"https?://[^/\s,]+")
+_REGION_SLUG = re.compile(r"[a-z0-9]{2,16}")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -171,6 +171,97 @@ class DeliveryNotFound(AppError):
     code, status_code, message = "DELIVERY_NOT_FOUND", 404, "Delivery not found"
 
 
+# --- v1.2 (SPEC sections 5, 13-15) ---
+
+
+class InvalidRegion(AppError):
+    code, status_code, message = "INVALID_REGION", 400, "The region is not offered for this plan"
+
+
+class InvalidSshKey(AppError):
+    code, status_code, message = (
+        "INVALID_SSH_KEY",
+        400,
+        "Not an accepted SSH public key, or not one of your keys",
+    )
+
+
+class SshKeyExists(AppError):
+    code, status_code, message = "SSH_KEY_EXISTS", 409, "You already have this SSH key"
+
+
+class TooManySshKeys(AppError):
+    code, status_code, message = "TOO_MANY_SSH_KEYS", 409, "You already have 20 SSH keys"
+
+
+class SshKeyNotFound(AppError):
+    code, status_code, message = "SSH_KEY_NOT_FOUND", 404, "SSH key not found"
+
+
+class PlanChangeNotFound(AppError):
+    code, status_code, message = "PLAN_CHANGE_NOT_FOUND", 404, "Plan change not found"
+
+
+class DoAccountNotFound(AppError):
+    code, status_code, message = "DO_ACCOUNT_NOT_FOUND", 404, "DigitalOcean account not found"
+
+
+class CredentialsExpired(AppError):
+    code, status_code, message = (
+        "CREDENTIALS_EXPIRED",
+        410,
+        "The first-access password was erased (CREDENTIALS_TTL passed)",
+    )
+
+
+class PlanChangePending(AppError):
+    code, status_code, message = (
+        "PLAN_CHANGE_PENDING",
+        409,
+        "The order has an unpaid or running plan change",
+    )
+
+
+class PlanChangeNotPossible(AppError):
+    code, status_code, message = (
+        "PLAN_CHANGE_NOT_POSSIBLE",
+        409,
+        "The target plan cannot take this server",
+    )
+
+
+class InvalidDoToken(AppError):
+    code, status_code, message = "INVALID_DO_TOKEN", 400, "DigitalOcean refused this token"
+
+
+class DoAccountExists(AppError):
+    code, status_code, message = "DO_ACCOUNT_EXISTS", 409, "An account of that name exists"
+
+
+class DoAccountInUse(AppError):
+    code, status_code, message = (
+        "DO_ACCOUNT_IN_USE",
+        409,
+        "The account still holds droplets of live orders",
+    )
+
+
+class SecretsKeyRequired(AppError):
+    code, status_code, message = (
+        "SECRETS_KEY_REQUIRED",
+        409,
+        "This needs SECRETS_KEY: the service keeps this secret encrypted and has no key",
+    )
+
+
+class DigitalOceanUnavailable(AppError):
+    code, status_code, message = (
+        "DIGITALOCEAN_UNAVAILABLE",
+        503,
+        "DigitalOcean's region and size lists are needed and none was ever fetched; try again",
+    )
+
+
 # Status codes Starlette raises by itself (unknown route, wrong method, ...)
 _HTTP_CODES = {
     400: "VALIDATION_ERROR",
