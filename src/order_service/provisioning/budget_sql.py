@@ -1,14 +1,15 @@
-"""The statements of the shared DigitalOcean budget (PostgreSQL only).
+"""The statements of the shared DigitalOcean budgets (PostgreSQL only), one per account.
 
 See :mod:`order_service.provisioning.shared_budget` for the design. Times are
-the database's (``clock_timestamp()``), never a process's wall clock.
+the database's (``clock_timestamp()``), never a process's wall clock. Every
+statement names its account (``:account``): accounts never wait on each other.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import text
 
-#: Pauses are announced on this channel; the payload is the seconds left.
+#: Pauses are announced on this channel; the payload is "<account id> <seconds left>".
 NOTIFY_CHANNEL = "order_service_do_budget"
 
 # Closes finished slices (their count drops to what was sent, their expiry to
@@ -24,11 +25,13 @@ LOCK_SQL = text(
         WHERE g.id = c.id
         RETURNING g.id
     )
-    SELECT 1 FROM do_budget WHERE id = 1 FOR UPDATE
+    SELECT 1 FROM do_budget WHERE account_id = :account FOR UPDATE
     """
 )
 
-CREATE_ROW_SQL = text("INSERT INTO do_budget (id) VALUES (1) ON CONFLICT (id) DO NOTHING")
+CREATE_ROW_SQL = text(
+    "INSERT INTO do_budget (account_id) VALUES (:account) ON CONFLICT (account_id) DO NOTHING"
+)
 
 # Runs under the row lock, in a new snapshot (READ COMMITTED), so it sees every
 # grant committed by the previous holders of the lock.
@@ -37,28 +40,31 @@ GRANT_SQL = text(
     WITH clock AS (SELECT clock_timestamp() AS now),
     minute AS (
         SELECT coalesce(sum(g.count), 0) AS used FROM do_budget_grants g, clock
-        WHERE g.expires_at > clock.now - make_interval(secs => :minute_span)
+        WHERE g.account_id = :account
+          AND g.expires_at > clock.now - make_interval(secs => :minute_span)
     ),
     hour AS (
         SELECT coalesce(sum(g.count), 0) AS used FROM do_budget_grants g, clock
-        WHERE g.expires_at > clock.now - make_interval(secs => :hour_span)
+        WHERE g.account_id = :account
+          AND g.expires_at > clock.now - make_interval(secs => :hour_span)
     ),
     decision AS (
         SELECT CASE WHEN b.paused_until > clock.now THEN 0
                     ELSE greatest(0, least(:want, :per_minute - minute.used,
                                            :per_hour - hour.used)) END AS n,
                coalesce(extract(epoch FROM b.paused_until - clock.now), 0) AS paused_s
-        FROM do_budget b, clock, minute, hour WHERE b.id = 1
+        FROM do_budget b, clock, minute, hour WHERE b.account_id = :account
     ),
     inserted AS (
-        INSERT INTO do_budget_grants (owner, granted_at, expires_at, count)
-        SELECT :owner, clock.now, clock.now + make_interval(secs => :ttl), d.n
+        INSERT INTO do_budget_grants (account_id, owner, granted_at, expires_at, count)
+        SELECT :account, :owner, clock.now, clock.now + make_interval(secs => :ttl), d.n
         FROM decision d, clock WHERE d.n > 0
         RETURNING id
     ),
     purged AS (
         DELETE FROM do_budget_grants g USING clock
-        WHERE g.expires_at < clock.now - make_interval(secs => :purge_after)
+        WHERE g.account_id = :account
+          AND g.expires_at < clock.now - make_interval(secs => :purge_after)
     )
     SELECT (SELECT id FROM inserted) AS grant_id, d.n, d.paused_s,
            minute.used AS minute_used, hour.used AS hour_used,
@@ -68,7 +74,8 @@ GRANT_SQL = text(
                FROM (SELECT g.expires_at,
                             sum(g.count) OVER (ORDER BY g.expires_at, g.id) AS cum
                      FROM do_budget_grants g
-                     WHERE g.expires_at > clock.now - make_interval(secs => :minute_span)) x
+                     WHERE g.account_id = :account
+                       AND g.expires_at > clock.now - make_interval(secs => :minute_span)) x
                WHERE x.cum >= minute.used + 1 - :per_minute
                ORDER BY x.expires_at LIMIT 1)
            END AS minute_wait_s,
@@ -78,7 +85,8 @@ GRANT_SQL = text(
                FROM (SELECT g.expires_at,
                             sum(g.count) OVER (ORDER BY g.expires_at, g.id) AS cum
                      FROM do_budget_grants g
-                     WHERE g.expires_at > clock.now - make_interval(secs => :hour_span)) x
+                     WHERE g.account_id = :account
+                       AND g.expires_at > clock.now - make_interval(secs => :hour_span)) x
                WHERE x.cum >= hour.used + 1 - :per_hour
                ORDER BY x.expires_at LIMIT 1)
            END AS hour_wait_s
@@ -98,12 +106,13 @@ CLOSE_SQL = text(
 PAUSE_SQL = text(
     """
     WITH paused AS (
-        INSERT INTO do_budget (id, paused_until)
-        VALUES (1, clock_timestamp() + make_interval(secs => :seconds))
-        ON CONFLICT (id) DO UPDATE
+        INSERT INTO do_budget (account_id, paused_until)
+        VALUES (:account, clock_timestamp() + make_interval(secs => :seconds))
+        ON CONFLICT (account_id) DO UPDATE
         SET paused_until = greatest(do_budget.paused_until, excluded.paused_until)
         RETURNING extract(epoch FROM paused_until - clock_timestamp()) AS left_s
     )
-    SELECT pg_notify(:channel, CAST(left_s AS text)) FROM paused
+    SELECT pg_notify(:channel, CAST(:account_text AS text) || ' ' || CAST(left_s AS text))
+    FROM paused
     """
 )

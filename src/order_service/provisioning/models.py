@@ -1,15 +1,23 @@
 """The provisioning task (one per order, the durable hand-off to the provisioner)
-and the DigitalOcean budget that all processes on one database share."""
+and the DigitalOcean budgets (one per account) that all processes on one database share."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from order_service.db import Base, PortableJSON, UTCDateTime, utcnow
+
+#: A task holds a slot in its account while it is unfinished (a create in flight, a
+#: droplet being followed) or while its droplet lives (DO counts it against the
+#: account's droplet_limit, errored ones too) - until DO answered 404 for it.
+SLOT_HELD_SQL = (
+    "do_account_id IS NOT NULL AND (status IN ('PENDING', 'IN_PROGRESS') OR "
+    "(droplet_id IS NOT NULL AND coalesce(droplet_status, 'new') NOT IN ('destroyed', 'gone')))"
+)
 
 
 class ProvisioningTask(Base):
@@ -23,6 +31,11 @@ class ProvisioningTask(Base):
     do_region: Mapped[str] = mapped_column(String(32))
     do_size: Mapped[str] = mapped_column(String(64))
     do_image: Mapped[str] = mapped_column(String(128))
+    # v1.2: the account the droplet is placed in (SPEC section 13); null until a slot
+    # is taken. Every DO call for the droplet uses this account's token and budget.
+    do_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("do_accounts.id", ondelete="SET NULL")
+    )
     droplet_id: Mapped[int | None] = mapped_column(BigInteger)
     droplet_name: Mapped[str | None] = mapped_column(String(255))
     droplet_status: Mapped[str | None] = mapped_column(String(32))
@@ -54,19 +67,31 @@ class ProvisioningTask(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_provisioning_tasks_status_lease", "status", "lease_expires_at"),)
+    __table_args__ = (
+        Index("ix_provisioning_tasks_status_lease", "status", "lease_expires_at"),
+        # The slots an account's tasks hold (accounts/placement.py counts them under
+        # the account's lock): only live rows are in it, so a count costs what the
+        # account holds now, not every droplet it ever had.
+        Index(
+            "ix_provisioning_tasks_account_slots",
+            "do_account_id",
+            postgresql_where=text(SLOT_HELD_SQL),
+            sqlite_where=text(SLOT_HELD_SQL),
+        ),
+    )
 
 
 class DoBudget(Base):
-    """One row (id 1): the lock every grant is taken under, and the shared pause.
+    """One row per account: the lock its grants are taken under, and its shared pause.
 
     ``paused_until`` is set after a 429 or an exhausted ``ratelimit-remaining``
-    seen by any process; no grant is made before it (database clock).
+    seen by any process on that account; no grant of it is made before it
+    (database clock). Other accounts are not paused.
     """
 
     __tablename__ = "do_budget"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
@@ -82,9 +107,10 @@ class DoBudgetGrant(Base):
     __tablename__ = "do_budget_grants"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     owner: Mapped[str] = mapped_column(String(128))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_do_budget_grants_expires_at", "expires_at"),)
+    __table_args__ = (Index("ix_do_budget_grants_account_expires", "account_id", "expires_at"),)

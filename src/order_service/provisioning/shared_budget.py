@@ -1,9 +1,12 @@
-"""One DigitalOcean rate budget for every process on one PostgreSQL database.
+"""One DigitalOcean rate budget per account for every process on one PostgreSQL database.
 
 DigitalOcean counts requests per token, so N replicas (or ``--workers N``) that
 each kept their own :class:`RateBudget` would together send N times the budget.
 :class:`SharedRateBudget` keeps the same interface but draws from a ledger in
-PostgreSQL that all processes share.
+PostgreSQL that all processes share. v1.2: each DO account (SPEC section 13)
+has a budget of its own (its row of ``do_budget``, its grants), so three
+accounts create three times as many droplets a minute and a 429 on one pauses
+that account only.
 
 Design (the README's "Within DO's limits" has the operator's view):
 
@@ -48,12 +51,14 @@ import itertools
 import logging
 import math
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from order_service.accounts.models import DEFAULT_ACCOUNT_ID
 from order_service.provisioning.budget_sql import (
     CLOSE_SQL,
     CREATE_ROW_SQL,
@@ -138,6 +143,8 @@ class SharedRateBudget(RateBudget):
         slice_max: int | None = None,
         slice_ttl_s: float = 2.0,
         listen: bool = True,
+        account_id: uuid.UUID = DEFAULT_ACCOUNT_ID,
+        listener: PauseListener | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -155,6 +162,7 @@ class SharedRateBudget(RateBudget):
         if slice_ttl_s <= 0:
             raise ValueError("slice_ttl_s must be positive")
         self._engine = engine
+        self.account_id = account_id
         self._owner = owner[:128]
         self._per_minute = per_minute
         self._per_hour = per_hour
@@ -163,6 +171,9 @@ class SharedRateBudget(RateBudget):
         self.slice_max = slice_max if slice_max is not None else max(1, min(10, per_minute // 20))
         self.slice_ttl_s = slice_ttl_s
         self._listen = listen
+        # Shared by the budgets of one process (one connection for every account),
+        # or this budget's own when none is given.
+        self._shared_listener = listener
         self._slice: Slice | None = None
         self._to_close: list[Slice] = []
         self._waiting = 0
@@ -212,6 +223,8 @@ class SharedRateBudget(RateBudget):
     async def aclose(self) -> None:
         """Stop listening and hand back what this process still holds."""
         self._closing = True
+        if self._shared_listener is not None:
+            self._shared_listener.remove(self)
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
@@ -242,7 +255,15 @@ class SharedRateBudget(RateBudget):
     async def _publish_pause(self, seconds: float) -> None:
         async with self._engine.begin() as connection:
             self.transactions += 1
-            await connection.execute(PAUSE_SQL, {"seconds": seconds, "channel": NOTIFY_CHANNEL})
+            await connection.execute(
+                PAUSE_SQL,
+                {
+                    "seconds": seconds,
+                    "channel": NOTIFY_CHANNEL,
+                    "account": self.account_id,
+                    "account_text": str(self.account_id),
+                },
+            )
 
     # ------------------------------------------------------------ slices
 
@@ -287,16 +308,20 @@ class SharedRateBudget(RateBudget):
         ids, used, last_s = [list(column) for column in zip(*closes, strict=True)] or [[], [], []]
         async with self._engine.begin() as connection:
             self.transactions += 1
+            account = self.account_id
             locked = await connection.execute(
-                LOCK_SQL, {"ids": ids, "used": used, "last_s": last_s}
+                LOCK_SQL, {"ids": ids, "used": used, "last_s": last_s, "account": account}
             )
-            if locked.first() is None:  # first use of a fresh database
-                await connection.execute(CREATE_ROW_SQL)
-                await connection.execute(LOCK_SQL, {"ids": [], "used": [], "last_s": []})
+            if locked.first() is None:  # first use of this account's budget
+                await connection.execute(CREATE_ROW_SQL, {"account": account})
+                await connection.execute(
+                    LOCK_SQL, {"ids": [], "used": [], "last_s": [], "account": account}
+                )
             row = (
                 await connection.execute(
                     GRANT_SQL,
                     {
+                        "account": account,
                         "owner": self._owner,
                         "want": want,
                         "per_minute": self._per_minute,
@@ -357,18 +382,54 @@ class SharedRateBudget(RateBudget):
         task.add_done_callback(self._background.discard)
 
     def _start_listener(self) -> None:
-        if self._listen and self._listener is None and not self._closing:
+        if not self._listen or self._closing:
+            return
+        if self._shared_listener is not None:
+            self._shared_listener.add(self)
+        elif self._listener is None:
+            own = PauseListener(self._engine)
+            own.add(self)
             self._listener = asyncio.get_running_loop().create_task(
-                self._listen_loop(), name="do-budget-listener"
+                own.run(), name="do-budget-listener"
             )
 
-    async def _listen_loop(self) -> None:
-        """Hear other processes' pauses at once (NOTIFY), reconnecting when cut off."""
+    def heard_pause(self, seconds: float) -> None:
+        """Another process paused this account (its NOTIFY)."""
+        self._block_locally(seconds)
+
+
+class PauseListener:
+    """Hears every process's pauses (NOTIFY) on one connection and hands each to the
+    budgets of its account; reconnects when cut off."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._budgets: dict[uuid.UUID, set[SharedRateBudget]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, budget: SharedRateBudget) -> None:
+        self._budgets.setdefault(budget.account_id, set()).add(budget)
+
+    def remove(self, budget: SharedRateBudget) -> None:
+        self._budgets.get(budget.account_id, set()).discard(budget)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self.run(), name="do-budget-listener"
+            )
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def run(self) -> None:
         import asyncpg
 
         url = self._engine.url.set(drivername="postgresql")
         dsn = url.render_as_string(hide_password=False)
-        while not self._closing:
+        while True:
             connection: Any = None
             lost = asyncio.Event()
             try:
@@ -387,8 +448,10 @@ class SharedRateBudget(RateBudget):
             await asyncio.sleep(_LISTEN_RETRY_S)
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        account, _, left = payload.partition(" ")
         try:
-            seconds = float(payload)
+            account_id, seconds = uuid.UUID(account), float(left)
         except ValueError:
             return
-        self._block_locally(seconds)
+        for budget in list(self._budgets.get(account_id, ())):
+            budget.heard_pause(seconds)

@@ -21,6 +21,9 @@ import stamina
 
 from order_service.provisioning.digitalocean import (
     CreatedDroplet,
+    DigitalOceanAccountError,
+    DigitalOceanAccountFullError,
+    DigitalOceanAuthError,
     DigitalOceanClient,
     DigitalOceanError,
     DigitalOceanNotConfiguredError,
@@ -598,31 +601,71 @@ def test_backoff_doubles_with_equal_jitter_up_to_the_maximum(
 # -------------------------------------------------------------- permanent errors
 
 
-async def test_401_is_permanent_at_once(
+async def test_401_is_the_accounts_trouble_at_once_not_the_orders(
     client: DigitalOceanClient, router: respx.MockRouter
 ) -> None:
+    # SPEC §13: a refused token marks the account UNHEALTHY; the work waits.
     route = router.post("/v2/droplets").respond(
         401, json=error_json("unauthorized", "Unable to authenticate you")
     )
 
-    with pytest.raises(DigitalOceanPermanentError) as caught:
+    with pytest.raises(DigitalOceanAuthError) as caught:
         await client.create_droplet(name="a", region="fra1", size="s", image="i", tags=[])
 
     assert route.call_count == 1
+    assert not isinstance(caught.value, DigitalOceanPermanentError)
     assert caught.value.status_code == 401
     assert caught.value.message == (
         "DigitalOcean rejected the API token (401 unauthorized): Unable to authenticate you"
     )
 
 
-async def test_401_on_get_is_permanent_too(
+@pytest.mark.parametrize(
+    ("status", "error_id", "message", "error_type"),
+    [
+        (401, "unauthorized", "Unable to authenticate you", DigitalOceanAuthError),
+        (
+            403,
+            "forbidden",
+            "You do not have access for the attempted action.",
+            DigitalOceanAuthError,
+        ),
+        (
+            422,
+            "unprocessable_entity",
+            "creating this/these droplet(s) will exceed your droplet limit",
+            DigitalOceanAccountFullError,
+        ),
+    ],
+)
+async def test_account_errors_reach_the_hook_once_and_are_not_retried(
+    make_client: Callable[..., DigitalOceanClient],
+    router: respx.MockRouter,
+    status: int,
+    error_id: str,
+    message: str,
+    error_type: type[Exception],
+) -> None:
+    told: list[Exception] = []
+    do = make_client(on_account_error=told.append)
+    route = router.post("/v2/droplets").respond(status, json=error_json(error_id, message))
+
+    with pytest.raises(error_type) as caught:
+        await do.create_droplet(name="a", region="fra1", size="s", image="i", tags=[])
+
+    assert route.call_count == 1
+    assert told == [caught.value]
+    assert isinstance(caught.value, DigitalOceanAccountError)
+
+
+async def test_401_on_get_is_an_account_error_too(
     client: DigitalOceanClient, router: respx.MockRouter
 ) -> None:
     route = router.get("/v2/droplets/1").respond(
         401, json=error_json("unauthorized", "Unable to authenticate you")
     )
 
-    with pytest.raises(DigitalOceanPermanentError):
+    with pytest.raises(DigitalOceanAuthError):
         await client.get_droplet(1)
     assert route.call_count == 1
 
@@ -631,8 +674,7 @@ async def test_401_on_get_is_permanent_too(
     ("status", "error_id", "message"),
     [
         (422, "unprocessable_entity", "You specified an invalid size for Droplet creation."),
-        (422, "unprocessable_entity", "creating this/these droplet(s) will exceed your limit"),
-        (403, "forbidden", "You do not have access for the attempted action."),
+        (422, "unprocessable_entity", "Size is not available in this region."),
         (400, "bad_request", "Invalid JSON"),
     ],
 )
@@ -676,7 +718,9 @@ async def test_missing_token_raises_before_sending_anything(
 
     assert route.call_count == 0
     assert budget.acquired == 0
-    assert issubclass(DigitalOceanNotConfiguredError, DigitalOceanPermanentError)
+    # No token is the account's trouble (SPEC §2, §13: paid orders wait), not the order's.
+    assert issubclass(DigitalOceanNotConfiguredError, DigitalOceanAuthError)
+    assert not issubclass(DigitalOceanNotConfiguredError, DigitalOceanPermanentError)
 
 
 # ------------------------------------------------------------- malformed answers

@@ -18,6 +18,7 @@ import respx
 import stamina
 
 from order_service.provisioning.digitalocean import (
+    DigitalOceanAuthError,
     DigitalOceanBusyError,
     DigitalOceanClient,
     DigitalOceanError,
@@ -501,14 +502,14 @@ async def test_delete_429_waits_then_deletes(
     assert budget.pauses == [2.0]
 
 
-async def test_delete_401_is_permanent(
+async def test_delete_401_is_the_accounts_trouble(
     client: DigitalOceanClient, router: respx.MockRouter
 ) -> None:
     router.delete("/v2/droplets/3").respond(
         401, json={"id": "unauthorized", "message": "Unable to authenticate you"}
     )
 
-    with pytest.raises(DigitalOceanPermanentError, match="API token"):
+    with pytest.raises(DigitalOceanAuthError, match="API token"):
         await client.delete_droplet(3)
 
 

@@ -11,13 +11,19 @@ advance it instantly.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from order_service.provisioning.shared_budget import GrantAnswer, SharedRateBudget, Slice
+from order_service.provisioning.shared_budget import (
+    GrantAnswer,
+    PauseListener,
+    SharedRateBudget,
+    Slice,
+)
 from tests.unit.provisioning.test_rate_budget import WALL_EPOCH, FakeTime
 
 SPAN = 62.0  # a 60 s window plus the default 2 s skew
@@ -232,8 +238,11 @@ async def test_low_remaining_header_pauses_and_publishes() -> None:
 async def test_a_pause_heard_from_another_process_is_not_published_again() -> None:
     fake, ledger = FakeTime(), Ledger(per_minute=100, ttl=2.0)
     budget = make(ledger, fake)
-    budget._on_notify(None, 1, "channel", "4.5")
-    budget._on_notify(None, 1, "channel", "garbage")  # ignored
+    listener = PauseListener(engine=None)  # type: ignore[arg-type]
+    listener.add(budget)
+    listener._on_notify(None, 1, "channel", f"{budget.account_id} 4.5")
+    listener._on_notify(None, 1, "channel", "garbage")  # ignored
+    listener._on_notify(None, 1, "channel", f"{uuid.uuid4()} 99")  # another account's pause
     await asyncio.sleep(0)
     assert budget.blocked_for_s == pytest.approx(4.5)
     assert budget.published == []

@@ -7,13 +7,17 @@ One job per module:
 * ``responses`` - reading answers: error bodies, 429 waits, JSON documents, paging;
 * ``transport`` - one logical request: rate budget, send, retry, sort the answer;
 * ``client``    - the calls: droplets (create, get, list by tag, delete) and
-  droplet actions (post, get, list).
+  droplet actions (post, get, list);
+* ``account_calls`` - the account, its SSH keys, regions and sizes, paged listings.
 
 Import from here; the split is an internal matter.
 """
 
 from order_service.provisioning.digitalocean.client import DigitalOceanClient
 from order_service.provisioning.digitalocean.errors import (
+    DigitalOceanAccountError,
+    DigitalOceanAccountFullError,
+    DigitalOceanAuthError,
     DigitalOceanBusyError,
     DigitalOceanError,
     DigitalOceanNotConfiguredError,
@@ -24,14 +28,23 @@ from order_service.provisioning.digitalocean.errors import (
 )
 from order_service.provisioning.digitalocean.models import (
     DROPLET_ACTION_TYPES,
+    Account,
+    AccountKey,
     CreatedDroplet,
     Droplet,
     DropletAction,
+    Region,
+    Size,
 )
 
 __all__ = [
     "DROPLET_ACTION_TYPES",
+    "Account",
+    "AccountKey",
     "CreatedDroplet",
+    "DigitalOceanAccountError",
+    "DigitalOceanAccountFullError",
+    "DigitalOceanAuthError",
     "DigitalOceanBusyError",
     "DigitalOceanClient",
     "DigitalOceanError",
@@ -41,5 +54,7 @@ __all__ = [
     "DigitalOceanUnavailableError",
     "Droplet",
     "DropletAction",
+    "Region",
+    "Size",
     "_RetryableFailure",
 ]

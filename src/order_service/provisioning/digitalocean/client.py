@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from order_service.provisioning.digitalocean.account_calls import AccountCalls
 from order_service.provisioning.digitalocean.models import (
     DROPLET_ACTION_TYPES,
     CreatedDroplet,
@@ -30,16 +31,15 @@ from order_service.provisioning.digitalocean.responses import (
     create_action_id,
     json_object,
     malformed,
-    next_page,
     parse_body,
 )
-from order_service.provisioning.digitalocean.transport import DigitalOceanTransport
 
 __all__ = ["DigitalOceanClient"]
 
 
-class DigitalOceanClient(DigitalOceanTransport):
-    """Rate-budgeted, retrying client for droplets and actions.
+class DigitalOceanClient(AccountCalls):
+    """Rate-budgeted, retrying client for droplets and actions (and, from
+    ``AccountCalls``, the account, its SSH keys, regions and sizes).
 
     One instance holds one ``httpx.AsyncClient`` (connection pool); create it at
     start-up, share it, and :meth:`aclose` it at shutdown.
@@ -48,7 +48,15 @@ class DigitalOceanClient(DigitalOceanTransport):
     # ------------------------------------------------------------------ droplets
 
     async def create_droplet(
-        self, *, name: str, region: str, size: str, image: str, tags: Sequence[str]
+        self,
+        *,
+        name: str,
+        region: str,
+        size: str,
+        image: str,
+        tags: Sequence[str],
+        ssh_keys: Sequence[str] = (),
+        user_data: str | None = None,
     ) -> CreatedDroplet:
         """Ask DigitalOcean to build a droplet; 202 means accepted, not built.
 
@@ -59,9 +67,12 @@ class DigitalOceanClient(DigitalOceanTransport):
         ambiguous one raises DigitalOceanUnavailableError with `ambiguous=True`
         at once, and the caller looks the droplet up by its order tag before
         it ever creates again.
+
+        ``ssh_keys`` are fingerprints of keys present in this account; ``user_data``
+        is cloud-init (it may hold a secret: it goes to DO and nowhere else).
         """
         operation = "create_droplet"
-        payload = {
+        payload: dict[str, Any] = {
             "name": name,
             "region": region,
             "size": size,
@@ -69,6 +80,10 @@ class DigitalOceanClient(DigitalOceanTransport):
             "tags": list(tags),
             "monitoring": True,
         }
+        if ssh_keys:
+            payload["ssh_keys"] = list(ssh_keys)
+        if user_data is not None:
+            payload["user_data"] = user_data
         response = await self._request(
             operation, "POST", "/v2/droplets", json=payload, retry_ambiguous=False
         )
@@ -98,23 +113,16 @@ class DigitalOceanClient(DigitalOceanTransport):
         Pages can shift while droplets are created or deleted between requests,
         so the same droplet may show up twice; the first occurrence wins.
         """
-        operation = "list_droplets"
-        per_page = max(1, min(per_page, MAX_PER_PAGE))
         found: dict[int, Droplet] = {}
-        page: int | None = 1
-        while page is not None:
-            params = {"tag_name": tag, "page": page, "per_page": per_page}
-            response = await self._request(operation, "GET", "/v2/droplets", params=params)
-            assert response is not None  # 404 is not tolerated for listings
-            body = json_object(response, operation)
-            try:
-                raw_droplets = body["droplets"]
-                droplets = [Droplet.from_api(raw) for raw in raw_droplets]
-            except (KeyError, TypeError, ValueError) as exc:
-                raise malformed(operation, response, exc) from exc
-            for droplet in droplets:
-                found.setdefault(droplet.id, droplet)
-            page = next_page(body, page, per_page, len(droplets))
+        for droplet in await self._list_all(
+            "list_droplets",
+            "/v2/droplets",
+            "droplets",
+            Droplet.from_api,
+            params={"tag_name": tag},
+            per_page=per_page,
+        ):
+            found.setdefault(droplet.id, droplet)
         return list(found.values())
 
     async def delete_droplet(self, droplet_id: int) -> bool:
@@ -140,10 +148,13 @@ class DigitalOceanClient(DigitalOceanTransport):
         type: str,  # DigitalOcean's field name, so callers read like the API
         *,
         image: str | None = None,
+        size: str | None = None,
+        disk: bool = False,
         retry_ambiguous: bool = False,
     ) -> DropletAction:
         """``POST /v2/droplets/{id}/actions``: start ``reboot``, ``shutdown``,
-        ``power_off``, ``power_on`` or ``rebuild`` (which needs ``image``, a slug).
+        ``power_off``, ``power_on``, ``rebuild`` (which needs ``image``, a slug) or
+        ``resize`` (which needs ``size``; ``disk`` grows the disk for good).
 
         Returns the new action (``in-progress``); follow it with
         :meth:`get_action`. ``422 "Droplet already has a pending event."`` is
@@ -162,10 +173,15 @@ class DigitalOceanClient(DigitalOceanTransport):
             raise ValueError(f"unsupported droplet action type: {type!r}")
         if (type == "rebuild") != bool(image):
             raise ValueError("an image slug is required for rebuild and only for rebuild")
+        if (type == "resize") != bool(size):
+            raise ValueError("a size slug is required for resize and only for resize")
         operation = "post_droplet_action"
-        payload: dict[str, str] = {"type": type}
+        payload: dict[str, Any] = {"type": type}
         if image:
             payload["image"] = image
+        if size:
+            payload["size"] = size
+            payload["disk"] = disk
         response = await self._request(
             operation,
             "POST",

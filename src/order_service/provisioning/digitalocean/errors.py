@@ -3,19 +3,28 @@
 The client turns DigitalOcean's many ways of failing into a few outcomes a
 caller can act on without knowing HTTP:
 
-* :class:`DigitalOceanPermanentError` - retrying cannot help (bad token, bad
-  size/image/region, droplet limit): fail the task at once.
+* :class:`DigitalOceanPermanentError` - retrying cannot help (bad size, image
+  or region): fail the task at once.
   :class:`DigitalOceanNotFoundError` is the kind of it a caller may expect
   ("the droplet is gone").
 * :class:`DigitalOceanUnavailableError` - DigitalOcean is down, slow or
   unreachable even after our retries: try again later.
   :class:`DigitalOceanBusyError` is the kind of it that means "the droplet is
   busy with another event" (a transient 422 that outlasted our retries).
+* :class:`DigitalOceanAccountError` (v1.2, SPEC section 13) - the account's own
+  trouble, not the order's: its token was refused (401/403,
+  :class:`DigitalOceanAuthError`), it has no token
+  (:class:`DigitalOceanNotConfiguredError`), or it holds all the droplets it
+  may (the droplet-limit 422, :class:`DigitalOceanAccountFullError`). The work
+  waits for a healthy account with room instead of failing.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "DigitalOceanAccountError",
+    "DigitalOceanAccountFullError",
+    "DigitalOceanAuthError",
     "DigitalOceanBusyError",
     "DigitalOceanError",
     "DigitalOceanNotConfiguredError",
@@ -43,11 +52,24 @@ class DigitalOceanError(Exception):
 
 
 class DigitalOceanPermanentError(DigitalOceanError):
-    """Retrying cannot help (401/403/invalid request): fail the task at once."""
+    """Retrying cannot help (an invalid request): fail the task at once."""
 
 
-class DigitalOceanNotConfiguredError(DigitalOceanPermanentError):
-    """No API token configured: raised before any request is sent."""
+class DigitalOceanAccountError(DigitalOceanError):
+    """The account cannot take this request; another account, or this one once ops
+    fixed it, can. Never a reason to fail an order (SPEC sections 7 and 13)."""
+
+
+class DigitalOceanAuthError(DigitalOceanAccountError):
+    """DigitalOcean refused the account's token (401) or the request (403)."""
+
+
+class DigitalOceanNotConfiguredError(DigitalOceanAuthError):
+    """The account has no token (DIGITALOCEAN_API_TOKEN unset): raised before sending."""
+
+
+class DigitalOceanAccountFullError(DigitalOceanAccountError):
+    """A create refused with DO's droplet-limit 422: the account holds all it may."""
 
 
 class DigitalOceanNotFoundError(DigitalOceanPermanentError):

@@ -13,10 +13,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-__all__ = ["DROPLET_ACTION_TYPES", "CreatedDroplet", "Droplet", "DropletAction"]
+__all__ = [
+    "DROPLET_ACTION_TYPES",
+    "Account",
+    "AccountKey",
+    "CreatedDroplet",
+    "Droplet",
+    "DropletAction",
+    "Region",
+    "Size",
+]
 
 #: The droplet action types the service sends (``POST /v2/droplets/{id}/actions``).
-DROPLET_ACTION_TYPES: Final = frozenset({"reboot", "shutdown", "power_off", "power_on", "rebuild"})
+DROPLET_ACTION_TYPES: Final = frozenset(
+    {"reboot", "shutdown", "power_off", "power_on", "rebuild", "resize"}
+)
 
 
 def _slug(value: Any) -> str | None:
@@ -166,4 +177,95 @@ class DropletAction:
             started_at=_parse_timestamp(raw.get("started_at")),
             completed_at=_parse_timestamp(raw.get("completed_at")),
             resource_id=_optional_id(raw.get("resource_id")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """``GET /v2/account``: how many droplets the account may hold, and its standing."""
+
+    droplet_limit: int
+    status: str
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> Account:
+        raw = _require_object(raw, "account")
+        limit = raw["droplet_limit"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"droplet_limit is {limit!r}")
+        return cls(droplet_limit=limit, status=str(raw.get("status") or "unknown"))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountKey:
+    """An SSH key held by the account (``/v2/account/keys``)."""
+
+    id: int
+    fingerprint: str
+    name: str
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> AccountKey:
+        raw = _require_object(raw, "ssh_key")
+        fingerprint = raw.get("fingerprint")
+        if not isinstance(fingerprint, str) or not fingerprint:
+            raise ValueError(f"fingerprint is {fingerprint!r}")
+        return cls(
+            id=_parse_id(raw["id"]), fingerprint=fingerprint, name=str(raw.get("name") or "")
+        )
+
+
+def _slugs(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, str) and item)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """One of ``GET /v2/regions``: its sizes are the slugs it offers."""
+
+    slug: str
+    name: str
+    available: bool
+    sizes: tuple[str, ...]
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> Region:
+        raw = _require_object(raw, "region")
+        slug = _slug(raw.get("slug"))
+        if slug is None:
+            raise ValueError("region without a slug")
+        return cls(
+            slug=slug,
+            name=str(raw.get("name") or slug),
+            available=raw.get("available") is True,
+            sizes=_slugs(raw.get("sizes")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    """One of ``GET /v2/sizes``: its disk (GB) and the regions that offer it."""
+
+    slug: str
+    disk: int
+    memory: int
+    vcpus: int
+    available: bool
+    regions: tuple[str, ...]
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any]) -> Size:
+        raw = _require_object(raw, "size")
+        slug = _slug(raw.get("slug"))
+        if slug is None:
+            raise ValueError("size without a slug")
+        return cls(
+            slug=slug,
+            disk=int(raw.get("disk") or 0),
+            memory=int(raw.get("memory") or 0),
+            vcpus=int(raw.get("vcpus") or 0),
+            available=raw.get("available") is True,
+            regions=_slugs(raw.get("regions")),
         )

@@ -71,6 +71,17 @@ def is_transient_422(message: str) -> bool:
     return any(marker in lowered for marker in _TRANSIENT_422_MARKERS)
 
 
+def is_droplet_limit_422(message: str) -> bool:
+    """DO's "creating this/these droplet(s) will exceed your droplet limit": the account
+    is full (SPEC section 13), which is the account's trouble, not the order's."""
+    return "droplet limit" in message.lower()
+
+
+def is_key_in_use_422(message: str) -> bool:
+    """DO's "SSH Key is already in use on your account": the key is present."""
+    return "already in use" in message.lower()
+
+
 def _parse_retry_after(value: str | None, now_epoch: float) -> float | None:
     """Retry-After as seconds (DigitalOcean sends seconds; HTTP also allows a date)."""
     if not value:

@@ -34,6 +34,9 @@ import httpx
 import stamina
 
 from order_service.provisioning.digitalocean.errors import (
+    DigitalOceanAccountError,
+    DigitalOceanAccountFullError,
+    DigitalOceanAuthError,
     DigitalOceanBusyError,
     DigitalOceanNotConfiguredError,
     DigitalOceanNotFoundError,
@@ -44,6 +47,7 @@ from order_service.provisioning.digitalocean.errors import (
 from order_service.provisioning.digitalocean.responses import (
     describe_transport_error,
     error_details,
+    is_droplet_limit_422,
     is_transient_422,
     rate_limit_wait_s,
 )
@@ -100,6 +104,7 @@ class DigitalOceanTransport:
         max_rate_limit_waits: int = 20,
         transport: httpx.AsyncBaseTransport | None = None,
         on_response: Callable[[str, int], None] | None = None,
+        on_account_error: Callable[[DigitalOceanAccountError], None] | None = None,
     ) -> None:
         if retry_attempts < 1:
             raise ValueError("retry_attempts must be at least 1")
@@ -114,6 +119,8 @@ class DigitalOceanTransport:
         self._retry_max_s = retry_max_s
         self._max_rate_limit_waits = max_rate_limit_waits
         self._on_response = on_response
+        # Told of every 401/403 and droplet-limit 422 (accounts/: health, capacity).
+        self._on_account_error = on_account_error
         headers = {"Accept": "application/json", "User-Agent": "order-service"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -167,8 +174,10 @@ class DigitalOceanTransport:
         is not allowed raises :class:`DigitalOceanNotFoundError`.
         """
         if not self._configured:
-            raise DigitalOceanNotConfiguredError(
-                "DigitalOcean API token is not configured: DIGITALOCEAN_API_TOKEN is not set"
+            raise self._account_error(
+                DigitalOceanNotConfiguredError(
+                    "DigitalOcean API token is not configured: DIGITALOCEAN_API_TOKEN is not set"
+                )
             )
         state = _CallState(operation, retry_ambiguous=retry_ambiguous)
         try:
@@ -298,18 +307,43 @@ class DigitalOceanTransport:
                 self._retry_attempts,
             )
             raise _RetryableFailure(f"answered {label}", status_code=status, detail=message)
-        error_class: type[DigitalOceanPermanentError] = DigitalOceanPermanentError
+        logger.warning("digitalocean %s failed permanently: HTTP %d", operation, status)
         if status == httpx.codes.UNAUTHORIZED:
-            text = f"DigitalOcean rejected the API token ({label}): {message}"
-        elif status == httpx.codes.FORBIDDEN:
-            text = f"DigitalOcean refused {operation} ({label}): {message}"
-        elif status == httpx.codes.NOT_FOUND:
+            raise self._account_error(
+                DigitalOceanAuthError(
+                    f"DigitalOcean rejected the API token ({label}): {message}",
+                    status_code=status,
+                )
+            )
+        if status == httpx.codes.FORBIDDEN:
+            raise self._account_error(
+                DigitalOceanAuthError(
+                    f"DigitalOcean refused {operation} ({label}): {message}", status_code=status
+                )
+            )
+        if status == httpx.codes.UNPROCESSABLE_ENTITY and is_droplet_limit_422(message):
+            raise self._account_error(
+                DigitalOceanAccountFullError(
+                    f"DigitalOcean refused {operation}: the account is full ({label}): {message}",
+                    status_code=status,
+                )
+            )
+        error_class: type[DigitalOceanPermanentError] = DigitalOceanPermanentError
+        if status == httpx.codes.NOT_FOUND:
             text = f"DigitalOcean found nothing for {operation} ({label}): {message}"
             error_class = DigitalOceanNotFoundError
         else:
             text = f"DigitalOcean rejected {operation} ({label}): {message}"
-        logger.warning("digitalocean %s failed permanently: HTTP %d", operation, status)
         raise error_class(text, status_code=status)
+
+    def _account_error(self, error: DigitalOceanAccountError) -> DigitalOceanAccountError:
+        """Tell the account's owner (health, capacity), then hand the error back to raise."""
+        if self._on_account_error is not None:
+            try:
+                self._on_account_error(error)
+            except Exception:
+                logger.exception("digitalocean on_account_error hook failed")
+        return error
 
     def _unavailable(
         self, state: _CallState, failure: _RetryableFailure
