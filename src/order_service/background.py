@@ -68,21 +68,23 @@ async def start_background(
         background.on_stop(partial(dispose_when_returned, own_engine))
     try:
         if settings.provisioning_enabled:
+            from order_service.accounts.checker import AccountChecker
+            from order_service.accounts.clients import AccountClients
             from order_service.actions.runtime import start_actions
-            from order_service.provisioning.runtime import (
-                ClosingClient,
-                build_client,
-                start_provisioner,
-            )
+            from order_service.provisioning.runtime import ClosingAccounts, start_provisioner
 
-            # One DO client (one rate budget) for every DO side effect of the
-            # process; added first, so it is closed after the duties using it.
-            client = build_client(settings, sessionmaker, transports.digitalocean)
-            background.add("digitalocean", ClosingClient(client))
+            # One client (and one rate budget) per DO account for every DO side
+            # effect of the process; added first, so it is closed after the
+            # duties using it.
+            accounts = AccountClients(settings, sessionmaker, transports.digitalocean)
+            background.add("digitalocean", ClosingAccounts(accounts))
+            checker = AccountChecker(accounts, settings.digitalocean_account_check_interval)
+            checker.start()
+            background.add("account-checks", checker)
             background.add(
-                "provisioning", await start_provisioner(settings, sessionmaker, client=client)
+                "provisioning", start_provisioner(settings, sessionmaker, accounts, checker)
             )
-            background.add("actions", start_actions(settings, sessionmaker, client))
+            background.add("actions", start_actions(settings, sessionmaker, accounts))
         # The event relay and webhook deliveries: always on. Without the relay
         # the feed would stop and webhooks would never be sent.
         from order_service.events.runtime import start_events

@@ -6,6 +6,8 @@ Defined once per process in the default registry; label values are bounded
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -37,19 +39,44 @@ TASKS_IN_FLIGHT = Gauge(
 )
 DO_REQUESTS = Counter(
     "order_service_digitalocean_requests_total",
-    "Requests sent to DigitalOcean by operation and status (0 = no answer)",
-    ["operation", "status"],
+    "Requests sent to DigitalOcean by account, operation and status (0 = no answer)",
+    ["account", "operation", "status"],
 )
 DO_RATE_LIMITED = Counter(
     "order_service_digitalocean_rate_limited_total",
-    "429 answers received from DigitalOcean",
+    "429 answers received from DigitalOcean, by account",
+    ["account"],
 )
 
 
-def record_do_response(operation: str, status: int) -> None:
-    DO_REQUESTS.labels(operation, str(status)).inc()
-    if status == 429:
-        DO_RATE_LIMITED.inc()
+def do_response_recorder(account: str) -> Callable[[str, int], None]:
+    """The DO client's on_response hook for one account (names are few: ops make them)."""
+
+    def record(operation: str, status: int) -> None:
+        DO_REQUESTS.labels(account, operation, str(status)).inc()
+        if status == 429:
+            DO_RATE_LIMITED.labels(account).inc()
+
+    return record
+
+
+# --- DO accounts (SPEC section 13), refreshed by the account checker ---
+DO_ACCOUNT_DROPLETS = Gauge(
+    "order_service_do_account_droplets", "Live droplets of our orders, by account", ["account"]
+)
+DO_ACCOUNT_CREATING = Gauge(
+    "order_service_do_account_creating", "Droplet creates in flight, by account", ["account"]
+)
+DO_ACCOUNT_FREE = Gauge(
+    "order_service_do_account_free",
+    "Slots a new droplet can take (dropletLimit - reserve - droplets - creating), by account",
+    ["account"],
+)
+DO_ACCOUNT_HEALTHY = Gauge(
+    "order_service_do_account_healthy",
+    "1 when the account's last check or call passed, 0 when UNHEALTHY or unknown",
+    ["account"],
+)
 
 
 # --- webhooks (SPEC section 11) ---

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mocks.digitalocean import FakeConfig
 from mocks.digitalocean import create_app as create_fake_do
+from order_service.accounts.clients import OneClient
 from order_service.actions.engine import ActionEngine, ActionsConfig
 from order_service.actions.models import ServerAction
 from order_service.actions.store import ActionStore
@@ -82,7 +83,7 @@ async def hand_built_engine(
     client = DigitalOceanClient(do_url, "fake-do-token", retry_attempts=1)
     actions = ActionEngine(
         ActionStore(create_sessionmaker(engine), "test-engine"),
-        client,
+        OneClient(client),
         ActionsConfig(poll_interval_s=0.02, timeout=timedelta(seconds=30), lease_s=5, **config),
     )
     try:

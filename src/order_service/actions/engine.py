@@ -14,6 +14,12 @@ not its memory. The crash rules (docs/architecture.md has the table):
   intent, and that one is followed instead of sending again. So a SIGKILL at
   any moment never doubles a reboot or a rebuild.
 * destroy: DELETE is idempotent; the action is done when DO answers 404.
+
+Every DO call goes to the droplet's own account (accounts/: its token and its
+budget). When that account cannot be asked (its token refused), the action
+waits and resumes once the account is healthy again; past ACTION_TIMEOUT the
+droplet is looked at once more before the action gives up (SPEC section 7:
+the deadline is judged on DO's word).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, Protocol
 
 from sqlalchemy import RowMapping
 
@@ -35,8 +41,10 @@ from order_service.db import utcnow
 from order_service.engine import WorkRunner, wakeup
 from order_service.orders.states import ActionStatus, ActionType
 from order_service.provisioning.digitalocean import (
+    DigitalOceanAccountError,
     DigitalOceanBusyError,
     DigitalOceanClient,
+    DigitalOceanError,
     DigitalOceanNotFoundError,
     DigitalOceanPermanentError,
     DigitalOceanUnavailableError,
@@ -76,6 +84,9 @@ UNAVAILABLE_LIMIT = 3
 CLOCK_SKEW = timedelta(seconds=5)
 # GETs after a DELETE before it is sent again (DO may take a moment to 404).
 DELETE_CHECKS = 20
+# An action whose account refuses its token looks again this late by itself; the
+# account turning healthy wakes it sooner.
+ACCOUNT_RETRY_S = 60.0
 CLAIM_BATCH = 200
 
 
@@ -134,19 +145,31 @@ class _Ended(Exception):
     """The worker is done with the action (finished, or postponed to a later scan)."""
 
 
+class _AccountClient(Protocol):
+    client: DigitalOceanClient
+
+
+class DropletClients(Protocol):
+    """Where the engine gets the client of a droplet's account (accounts.clients)."""
+
+    async def get(self, account_id: uuid.UUID | None) -> _AccountClient: ...
+
+    async def trouble(self, account_id: uuid.UUID, error: DigitalOceanAccountError) -> None: ...
+
+
 class ActionEngine:
     """Works PENDING/IN_PROGRESS server actions of every order, one per order at a time."""
 
     def __init__(
         self,
         store: ActionStore,
-        client: DigitalOceanClient,
+        accounts: DropletClients,
         config: ActionsConfig,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
-        self._client = client
+        self._accounts = accounts
         self._config = config
         self._sleep = sleep
         self.runner = WorkRunner(
@@ -181,7 +204,8 @@ class _Run:
 
     def __init__(self, engine: ActionEngine, row: dict[str, Any]) -> None:
         self.store = engine._store
-        self.client = engine._client
+        self.accounts = engine._accounts
+        self.client: DigitalOceanClient = None  # type: ignore[assignment]  # set by start()
         self.config = engine._config
         self.sleep = engine._sleep
         self.row = row
@@ -208,6 +232,10 @@ class _Run:
                 status = self.droplet.droplet_status
                 await self.finish(ActionStatus.COMPLETED, droplet_status=status)
             await self.fail(ACTION_FAILED, "The order has no droplet")
+        try:
+            self.client = (await self.accounts.get(self.droplet.account_id)).client
+        except DigitalOceanAccountError as exc:
+            await self.wait_for_account(exc)
         while True:
             await self.check_deadline()
             try:
@@ -218,6 +246,8 @@ class _Run:
                 self.unavailable = 0
             except DigitalOceanBusyError:
                 await self.postpone()
+            except DigitalOceanAccountError as exc:
+                await self.wait_for_account(exc)
             except DigitalOceanNotFoundError:
                 if self.type is ActionType.DESTROY:
                     await self.finish(ActionStatus.COMPLETED, droplet_status=DESTROYED)
@@ -330,6 +360,7 @@ class _Run:
     async def check_deadline(self) -> None:
         started = self.row["started_at"]
         if started is not None and utcnow() >= started + self.config.timeout:
+            await self.last_look()
             await self.fail(
                 ACTION_TIMEOUT,
                 f"{self.type.value} was not done within "
@@ -347,6 +378,34 @@ class _Run:
                 f"The droplet was not off within {grace.total_seconds():g}s of the graceful "
                 "shutdown; the hard POWER_OFF queued behind it takes over",
             )
+
+    async def last_look(self) -> None:
+        """Past the deadline, DO is asked once more (SPEC section 7): an action that DO
+        finished while nobody watched (the process was down) completes instead of
+        failing. Only a sent action can have finished, and only its end state says so."""
+        if self.type is ActionType.DESTROY or (
+            self.row["do_action_id"] is None and self.type not in POWER_CHANGES
+        ):
+            return
+        with contextlib.suppress(DigitalOceanError):
+            if self.row["do_action_id"] is not None:
+                action = await self.client.get_action(self.row["do_action_id"])
+                if action is None or action.status != "completed":
+                    return
+            droplet = await self.client.get_droplet(self.droplet_id)
+            if droplet is not None and droplet.status == END_STATUS[self.type]:
+                self.log("done by DO's word, though past the deadline")
+                await self.finish(ActionStatus.COMPLETED, droplet_status=droplet.status)
+
+    async def wait_for_account(self, error: DigitalOceanAccountError) -> NoReturn:
+        """The droplet's account cannot be asked (its token refused): the action waits
+        and resumes when the account is healthy again (accounts/health.py)."""
+        if self.droplet.account_id is not None:
+            await self.accounts.trouble(self.droplet.account_id, error)
+        delay = timedelta(seconds=max(self.config.poll_interval_s, ACCOUNT_RETRY_S))
+        await self.store.postpone(self.id, {"next_attempt_at": utcnow() + delay})
+        self.log("the droplet's account cannot be used; waiting: %s", error.message)
+        raise _Ended
 
     async def postpone(self) -> NoReturn:
         """The droplet is busy with another event: try later.

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from order_service.actions.engine import ActionEngine, ActionsConfig
+from order_service.actions.engine import ActionEngine, ActionsConfig, DropletClients
 from order_service.actions.store import ActionStore
 from order_service.config import Settings
 from order_service.engine import process_identity
-from order_service.provisioning.digitalocean import DigitalOceanClient
 
 
 def start_actions(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
-    client: DigitalOceanClient,
+    accounts: DropletClients,
 ) -> ActionEngine:
-    """Start the engine; `client` is shared with the provisioner (one rate budget)."""
+    """Start the engine; `accounts` is shared with the provisioner (one budget per account)."""
     engine = ActionEngine(
         ActionStore(sessionmaker, process_identity()),
-        client,
+        accounts,
         ActionsConfig(
             poll_interval_s=settings.poll_interval_s,
             timeout=settings.action_timeout,

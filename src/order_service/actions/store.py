@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import RowMapping, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from order_service.accounts.placement import wake_waiting_tasks
 from order_service.actions.models import ServerAction
 from order_service.actions.writer import SYSTEM, UNFINISHED, action_json, end_moot_power_off
 from order_service.db import utcnow
@@ -27,6 +28,7 @@ from order_service.provisioning.models import ProvisioningTask
 actions_t = ServerAction.__table__
 tasks_t = ProvisioningTask.__table__
 orders_t = Order.__table__
+DESTROYED = "destroyed"
 
 _earlier = actions_t.alias("earlier")
 # An unfinished action of the same order created before this one (ids break ties).
@@ -46,6 +48,7 @@ class DropletRef:
 
     droplet_id: int | None
     droplet_status: str | None
+    account_id: uuid.UUID | None = None
 
 
 class ActionStore(LeaseStore):
@@ -62,14 +65,14 @@ class ActionStore(LeaseStore):
         )
 
     async def droplet_of(self, order_id: uuid.UUID) -> DropletRef:
-        statement = select(tasks_t.c.droplet_id, tasks_t.c.droplet_status).where(
-            tasks_t.c.order_id == order_id
-        )
+        statement = select(
+            tasks_t.c.droplet_id, tasks_t.c.droplet_status, tasks_t.c.do_account_id
+        ).where(tasks_t.c.order_id == order_id)
         async with self._sessionmaker() as session:
             row = (await session.execute(statement)).first()
         if row is None:
             return DropletRef(None, None)
-        return DropletRef(row.droplet_id, row.droplet_status)
+        return DropletRef(row.droplet_id, row.droplet_status, row.do_account_id)
 
     async def postpone(self, action_id: uuid.UUID, values: dict[str, Any]) -> None:
         """Save and give the lease back: a later scan (at next_attempt_at) resumes it."""
@@ -130,6 +133,9 @@ class ActionStore(LeaseStore):
                     .where(tasks_t.c.order_id == order_id)
                     .values(**task_values, updated_at=now)
                 )
+            if droplet_status == DESTROYED:
+                # Its slot in the account is free: a task waiting for room takes it.
+                await wake_waiting_tasks(session)
             final = (
                 (await session.execute(select(actions_t).where(actions_t.c.id == row["id"])))
                 .mappings()

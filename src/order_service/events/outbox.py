@@ -59,8 +59,14 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "action.requested",
         "action.completed",
         "action.failed",
+        # v1.2 (SPEC sections 11, 13)
+        "order.waiting_for_capacity",
+        "do_account.unhealthy",
+        "do_account.healthy",
     }
 )
+#: Events about a DO account, not an order: `data.account`, no `orderId`.
+ACCOUNT_EVENTS = frozenset({"do_account.unhealthy", "do_account.healthy"})
 
 
 def history_event_type(previous: str | None, new: str) -> str:
@@ -70,6 +76,15 @@ def history_event_type(previous: str | None, new: str) -> str:
     if previous == OrderStatus.SUSPENDED and new == OrderStatus.ACTIVE:
         return "order.unsuspended"
     return f"order.{new.lower()}"
+
+
+async def write_account_event(
+    session: AsyncSession, event_type: str, account: dict[str, Any]
+) -> uuid.UUID:
+    """An event about a DO account (SPEC section 13): `data.account`, no order."""
+    if event_type not in ACCOUNT_EVENTS:
+        raise ValueError(f"{event_type!r} is not an account event")
+    return await _insert(session, event_type, None, {"account": account})
 
 
 async def write_event(
@@ -86,8 +101,8 @@ async def write_event(
 
     `order` is that order (and task) when the caller holds it (the status door
     does); otherwise it is read back here."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
+    if event_type not in EVENT_TYPES or event_type in ACCOUNT_EVENTS:
+        raise ValueError(f"unknown order event type {event_type!r}")
     found = order if order is not None else await repo.get_order_with_task(session, order_id)
     if found is None:
         raise ValueError(f"event {event_type} for an unknown order {order_id}")
@@ -100,6 +115,12 @@ async def write_event(
         data["renewal"] = renewal
     if action is not None:
         data["action"] = action
+    return await _insert(session, event_type, order_id, data)
+
+
+async def _insert(
+    session: AsyncSession, event_type: str, order_id: uuid.UUID | None, data: dict[str, Any]
+) -> uuid.UUID:
     event_id = uuid.uuid4()
     await session.execute(
         _INSERT_EVENT,

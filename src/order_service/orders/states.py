@@ -29,6 +29,8 @@ class OrderEvent(StrEnum):
     EXPIRY_CHANGED = "EXPIRY_CHANGED"
     CANCEL_SCHEDULED = "CANCEL_SCHEDULED"
     CANCEL_UNSCHEDULED = "CANCEL_UNSCHEDULED"
+    # v1.2: no DO account has room (or a healthy token) for the order's droplet yet.
+    WAITING_FOR_CAPACITY = "WAITING_FOR_CAPACITY"
 
 
 class SuspensionReason(StrEnum):
@@ -78,6 +80,14 @@ class Duration(StrEnum):
     QUARTERLY = "QUARTERLY"
     SEMI_ANNUAL = "SEMI_ANNUAL"
     ANNUAL = "ANNUAL"
+
+
+class AccountHealth(StrEnum):
+    """A DO account's standing (SPEC section 13)."""
+
+    UNKNOWN = "UNKNOWN"
+    HEALTHY = "HEALTHY"
+    UNHEALTHY = "UNHEALTHY"
 
 
 class TaskStatus(StrEnum):

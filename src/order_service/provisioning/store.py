@@ -7,18 +7,23 @@ conditional on this process still holding it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from order_service.accounts.placement import (
+    WAITING_FOR_CAPACITY,
+    choose_account,
+    wake_waiting_tasks,
+)
 from order_service.db import utcnow
 from order_service.engine.leases import LeaseStore
 from order_service.lifecycle.period import first_period
-from order_service.orders.states import OrderStatus, TaskStatus
-from order_service.orders.transitions import SYSTEM, transition
+from order_service.orders.states import OrderEvent, OrderStatus, TaskStatus
+from order_service.orders.transitions import SYSTEM, record_event, transition
 from order_service.provisioning.models import ProvisioningTask
 
 tasks_t = ProvisioningTask.__table__
@@ -43,6 +48,67 @@ class TaskStore(LeaseStore):
             tasks_t,
             owner,
             unfinished=lambda: tasks_t.c.status.in_(UNFINISHED),
+            # A task waiting (for capacity, for its account's token) is not due
+            # before its next_check_at; a freed slot or a healthy account brings
+            # that forward (accounts/).
+            due=lambda now: or_(tasks_t.c.next_check_at.is_(None), tasks_t.c.next_check_at <= now),
+        )
+
+    async def place(
+        self, task_id: uuid.UUID, budget_left: Callable[[uuid.UUID], float]
+    ) -> uuid.UUID | None:
+        """Take a slot for the task's droplet (accounts/placement.py): the account is
+        recorded on the task in the transaction that counted the slot free."""
+        async with self._sessionmaker() as session, session.begin():
+            account = await choose_account(session, budget_left)
+            if account is None:
+                return None
+            await self.update_held(
+                session,
+                task_id,
+                {"do_account_id": account["id"], "error_code": None, "error_message": None},
+            )
+            return account["id"]
+
+    async def release_slot(self, task_id: uuid.UUID) -> None:
+        """The account refused the create (full, or its token): no droplet was made there."""
+        await self.save(task_id, do_account_id=None)
+
+    async def wait_for_capacity(
+        self,
+        task_id: uuid.UUID,
+        order_id: uuid.UUID,
+        *,
+        message: str,
+        first: bool,
+        retry_at: datetime,
+    ) -> None:
+        """No account has room: the task waits (PENDING, WAITING_FOR_CAPACITY) and gives its
+        lease back; the order's `order.waiting_for_capacity` is written once per wait."""
+        values = {
+            "status": TaskStatus.PENDING.value,
+            "error_code": WAITING_FOR_CAPACITY,
+            "error_message": message,
+            "next_check_at": retry_at,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        async with self._sessionmaker() as session, session.begin():
+            await self.update_held(session, task_id, values)
+            if first:
+                await record_event(
+                    session,
+                    order_id,
+                    OrderEvent.WAITING_FOR_CAPACITY,
+                    expected=OrderStatus.PROVISIONING,
+                    actor=SYSTEM,
+                    reason=message,
+                )
+
+    async def postpone(self, task_id: uuid.UUID, until: datetime, **values: Any) -> None:
+        """Save and give the lease back: a scan at `until` (or a wake-up) resumes the task."""
+        await self.save(
+            task_id, **values, next_check_at=until, lease_owner=None, lease_expires_at=None
         )
 
     async def start_create(self, task_id: uuid.UUID, now: datetime) -> None:
@@ -89,6 +155,9 @@ class TaskStore(LeaseStore):
         }
         async with self._sessionmaker() as session, session.begin():
             await self.update_held(session, task_id, values)
+            if not succeeded:
+                # A failed task no longer holds its slot (unless its droplet lives on).
+                await wake_waiting_tasks(session)
             await transition(
                 session,
                 order_id,

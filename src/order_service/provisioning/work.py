@@ -26,6 +26,10 @@ class ProvisionerConfig:
     max_attempts: int
     lease_s: float = 30.0
     create_retry_max_s: float = 30.0
+    # How long a task without room (or whose account refuses its token) waits
+    # before it looks again by itself; a freed slot or a healthy account wakes
+    # it sooner (accounts/).
+    wait_retry_s: float = 60.0
 
     @property
     def settle_s(self) -> float:
@@ -63,6 +67,9 @@ class Work:
     order_id: uuid.UUID
     size: str
     image: str
+    region: str
+    account_id: uuid.UUID | None
+    error_code: str | None
     droplet_id: int | None
     create_action_id: int | None
     create_intent_at: datetime | None
@@ -70,6 +77,7 @@ class Work:
     tags: list[str] | None
     attempts: int
     not_found: int
+    droplet_status: str | None = None
     unavailable: int = 0
     first_not_found_at: datetime | None = None
     # Droplets this order had before a retry (gone or destroyed): a listing
@@ -85,6 +93,9 @@ class Work:
             order_id=row["order_id"],
             size=row["do_size"],
             image=row["do_image"],
+            region=row["do_region"],
+            account_id=row["do_account_id"],
+            error_code=row["error_code"],
             droplet_id=row["droplet_id"],
             create_action_id=row["create_action_id"],
             create_intent_at=row["create_intent_at"],
@@ -92,6 +103,7 @@ class Work:
             tags=row["droplet_tags"],
             attempts=row["attempts"] or 0,
             not_found=row["not_found_count"] or 0,
+            droplet_status=row["droplet_status"],
         )
 
     @property
