@@ -18,6 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
 from mocks.digitalocean.config import FakeConfig
 from mocks.digitalocean.models import (
     DROPLET_LIMIT_MESSAGE,
@@ -55,9 +58,11 @@ class Account:
 class AccountsMixin:
     """Accounts, ``GET /v2/account``, SSH keys and the droplet limit; see the module docstring."""
 
-    if TYPE_CHECKING:  # provided by FakeState
+    if TYPE_CHECKING:  # provided by FakeState and AdmissionMixin
         config: FakeConfig
         _next_key_id: int
+
+        def _counting_422(self) -> AbstractContextManager[None]: ...
 
     def _reset_accounts(self) -> None:
         """Called by ``FakeState.reset``."""
@@ -132,9 +137,10 @@ class AccountsMixin:
     def create_key(self, payload: Any, name: str | None = None) -> dict[str, Any]:
         """POST /v2/account/keys: 201 body, or 422 for a bad key or one already there."""
         account = self._caller_account(name)
-        request = parse_key_request(payload)
-        if request.fingerprint in account.keys_by_fingerprint:
-            raise unprocessable(KEY_IN_USE_MESSAGE)
+        with self._counting_422():
+            request = parse_key_request(payload)
+            if request.fingerprint in account.keys_by_fingerprint:
+                raise unprocessable(KEY_IN_USE_MESSAGE)
         key = SshKey(
             id=self._next_key_id,
             fingerprint=request.fingerprint,
