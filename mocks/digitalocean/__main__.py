@@ -11,14 +11,25 @@ from collections.abc import Sequence
 import uvicorn
 
 from mocks.digitalocean.app import create_app
+from mocks.digitalocean.config import DEFAULT_DROPLET_LIMIT
 from mocks.digitalocean.state import FakeConfig
 
+DEFAULT_TOKEN = "fake-do-token"
 
-def _env_tokens() -> list[str] | None:
-    # FAKE_DO_TOKEN may list several tokens separated by commas.
-    raw = os.environ.get("FAKE_DO_TOKEN", "")
-    tokens = [token.strip() for token in raw.split(",") if token.strip()]
-    return tokens or None
+
+def _env_list(name: str) -> list[str] | None:
+    # FAKE_DO_TOKEN and FAKE_DO_ACCOUNT may list several values separated by commas.
+    raw = os.environ.get(name, "")
+    values = [value.strip() for value in raw.split(",") if value.strip()]
+    return values or None
+
+
+def _account_pair(raw: str) -> tuple[str, str]:
+    """``NAME=TOKEN`` -> (token, name)."""
+    name, sep, token = raw.partition("=")
+    if not sep or not name.strip() or not token.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=TOKEN, got {raw!r}")
+    return token.strip(), name.strip()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -47,10 +58,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--token",
         action="append",
         dest="tokens",
-        help="accepted bearer token; repeat for several (default fake-do-token)",
+        help="accepted bearer token, its own account; repeat for several (default fake-do-token)",
+    )
+    parser.add_argument(
+        "--account",
+        action="append",
+        dest="accounts",
+        type=_account_pair,
+        metavar="NAME=TOKEN",
+        help="accept TOKEN as a token of account NAME; repeat for several",
+    )
+    parser.add_argument(
+        "--droplet-limit",
+        type=int,
+        default=int(env.get("FAKE_DO_DROPLET_LIMIT", str(DEFAULT_DROPLET_LIMIT))),
+        help=f"droplets each account may hold (default {DEFAULT_DROPLET_LIMIT}; DO gives 25)",
     )
     args = parser.parse_args(argv)
-    args.tokens = args.tokens or _env_tokens() or ["fake-do-token"]
+    if args.accounts is None:
+        env_accounts = _env_list("FAKE_DO_ACCOUNT") or []
+        try:
+            args.accounts = [_account_pair(raw) for raw in env_accounts]
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"FAKE_DO_ACCOUNT: {error}")
+    args.token_accounts = dict(args.accounts)
+    tokens = args.tokens or _env_list("FAKE_DO_TOKEN")
+    if tokens is None:  # the default token only when no token is given at all
+        tokens = [] if args.token_accounts else [DEFAULT_TOKEN]
+    args.tokens = list(dict.fromkeys([*tokens, *args.token_accounts]))
     return args
 
 
@@ -62,12 +97,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         per_minute=args.per_minute,
         per_hour=args.per_hour,
         tokens=args.tokens,
+        token_accounts=args.token_accounts,
+        droplet_limit=args.droplet_limit,
     )
     # uvicorn logs at warning level, so say once where we listen.
     print(
         f"fake DigitalOcean API on http://{args.host}:{args.port} "
         f"(boot {args.boot_seconds}s, actions {args.action_seconds}s, "
-        f"{args.per_minute}/min, {args.per_hour}/h)",
+        f"{args.per_minute}/min, {args.per_hour}/h, {len(args.tokens)} token(s), "
+        f"{args.droplet_limit} droplets an account)",
         file=sys.stderr,
         flush=True,
     )

@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from mocks.digitalocean import offerings
 from mocks.digitalocean.state import (
     DEFAULT_PER_PAGE,
     MAX_PER_PAGE,
@@ -25,8 +26,9 @@ from mocks.digitalocean.state import (
     unprocessable,
 )
 
-# An operation answers (status, JSON body), or (204, None) for an empty answer.
-Operation = Callable[[FakeState], Awaitable[tuple[int, dict[str, Any] | None]]]
+# An operation gets the state and the caller's account name, and answers
+# (status, JSON body), or (204, None) for an empty answer.
+Operation = Callable[[FakeState, str], Awaitable[tuple[int, dict[str, Any] | None]]]
 
 router = APIRouter()
 
@@ -50,16 +52,19 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 
 
 async def _serve(request: Request, kind: RouteKind | None, operation: Operation) -> Response:
-    """Shared path of every /v2 route: admission, the operation, latency, headers."""
+    """Shared path of every /v2 route: admission, the operation, the log, latency, headers."""
     fake = _fake(request)
+    caller = fake.identify(request.headers.get("authorization"))
     headers: dict[str, str] = {}
     body: dict[str, Any] | None
     try:
-        headers = fake.admit(request.headers.get("authorization"), kind)
-        status, body = await operation(fake)
+        headers = fake.admit_caller(caller, kind)
+        assert caller.account is not None  # admitted: the token belongs to an account
+        status, body = await operation(fake, caller.account)
     except ApiError as error:
         headers.update(error.headers)
         status, body = error.status, error.body
+    fake.log_request(request.method, request.url.path, kind, caller, status)
     if fake.config.latency_ms > 0:
         await asyncio.sleep(fake.config.latency_ms / 1000)
     return _json(status, body, headers)
@@ -94,41 +99,44 @@ def _int_path(raw: str) -> int:
 # -- /v2 -----------------------------------------------------------------------
 
 
+def _page_args(request: Request) -> dict[str, Any]:
+    return {
+        "page": _int_query(request, "page", 1),
+        "per_page": _int_query(request, "per_page", DEFAULT_PER_PAGE),
+        "base_url": _base_url(request),
+    }
+
+
 @router.post("/v2/droplets")
 async def create_droplet(request: Request) -> Response:
-    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
         payload = await _read_json(request)
-        return 202, fake.create_droplet(payload, base_url=_base_url(request))
+        return 202, fake.create_droplet(payload, base_url=_base_url(request), account=account)
 
     return await _serve(request, "create", operation)
 
 
 @router.get("/v2/droplets")
 async def list_droplets(request: Request) -> Response:
-    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
-        body = fake.list_droplets(
-            tag_name=request.query_params.get("tag_name") or None,
-            page=_int_query(request, "page", 1),
-            per_page=_int_query(request, "per_page", DEFAULT_PER_PAGE),
-            base_url=_base_url(request),
-        )
-        return 200, body
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        tag_name = request.query_params.get("tag_name") or None
+        return 200, fake.list_droplets(tag_name=tag_name, account=account, **_page_args(request))
 
     return await _serve(request, "list", operation)
 
 
 @router.get("/v2/droplets/{droplet_id}")
 async def get_droplet(request: Request, droplet_id: str) -> Response:
-    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
-        return 200, fake.get_droplet(_int_path(droplet_id))
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        return 200, fake.get_droplet(_int_path(droplet_id), account)
 
     return await _serve(request, "get", operation)
 
 
 @router.delete("/v2/droplets/{droplet_id}")
 async def delete_droplet(request: Request, droplet_id: str) -> Response:
-    async def operation(fake: FakeState) -> tuple[int, dict[str, Any] | None]:
-        fake.delete_droplet(_int_path(droplet_id))
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any] | None]:
+        fake.delete_droplet(_int_path(droplet_id), account)
         return 204, None
 
     return await _serve(request, "delete_droplet", operation)
@@ -136,23 +144,19 @@ async def delete_droplet(request: Request, droplet_id: str) -> Response:
 
 @router.post("/v2/droplets/{droplet_id}/actions")
 async def post_droplet_action(request: Request, droplet_id: str) -> Response:
-    async def operation(fake: FakeState) -> tuple[int, dict[str, Any] | None]:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any] | None]:
         target = _int_path(droplet_id)
         payload = await _read_json(request)
-        return 201, fake.post_droplet_action(target, payload)
+        return 201, fake.post_droplet_action(target, payload, account)
 
     return await _serve(request, "post_action", operation)
 
 
 @router.get("/v2/droplets/{droplet_id}/actions")
 async def list_droplet_actions(request: Request, droplet_id: str) -> Response:
-    async def operation(fake: FakeState) -> tuple[int, dict[str, Any] | None]:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any] | None]:
         body = fake.list_droplet_actions(
-            _int_path(droplet_id),
-            page=_int_query(request, "page", 1),
-            per_page=_int_query(request, "per_page", DEFAULT_PER_PAGE),
-            base_url=_base_url(request),
-            max_per_page=MAX_PER_PAGE,
+            _int_path(droplet_id), max_per_page=MAX_PER_PAGE, account=account, **_page_args(request)
         )
         return 200, body
 
@@ -161,10 +165,59 @@ async def list_droplet_actions(request: Request, droplet_id: str) -> Response:
 
 @router.get("/v2/actions/{action_id}")
 async def get_action(request: Request, action_id: str) -> Response:
-    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
-        return 200, fake.get_action(_int_path(action_id))
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        return 200, fake.get_action(_int_path(action_id), account)
 
     return await _serve(request, "action", operation)
+
+
+@router.get("/v2/account")
+async def get_account(request: Request) -> Response:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        return 200, fake.get_account(account)
+
+    return await _serve(request, "account", operation)
+
+
+@router.get("/v2/account/keys")
+async def list_keys(request: Request) -> Response:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        return 200, fake.list_keys(account, **_page_args(request))
+
+    return await _serve(request, "list_keys", operation)
+
+
+@router.post("/v2/account/keys")
+async def create_key(request: Request) -> Response:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        payload = await _read_json(request)
+        return 201, fake.create_key(payload, account)
+
+    return await _serve(request, "create_key", operation)
+
+
+@router.get("/v2/account/keys/{key}")
+async def get_key(request: Request, key: str) -> Response:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        return 200, fake.get_key(key, account)
+
+    return await _serve(request, "get_key", operation)
+
+
+@router.get("/v2/regions")
+async def list_regions(request: Request) -> Response:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        return 200, offerings.regions_page(fake.config, **_page_args(request))
+
+    return await _serve(request, "regions", operation)
+
+
+@router.get("/v2/sizes")
+async def list_sizes(request: Request) -> Response:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
+        return 200, offerings.sizes_page(fake.config, **_page_args(request))
+
+    return await _serve(request, "sizes", operation)
 
 
 @router.api_route(
@@ -173,7 +226,7 @@ async def get_action(request: Request, action_id: str) -> Response:
 async def unknown_v2_route(request: Request, path: str) -> Response:
     # Still authenticated and rate limited, then a DO-shaped 404 instead of
     # FastAPI's {"detail": ...}.
-    async def operation(fake: FakeState) -> tuple[int, dict[str, Any]]:
+    async def operation(fake: FakeState, account: str) -> tuple[int, dict[str, Any]]:
         raise not_found()
 
     return await _serve(request, None, operation)
@@ -229,32 +282,77 @@ async def _control_body(request: Request) -> dict[str, Any]:
     return body
 
 
+# A control operation answers (status, JSON body); an ApiError becomes its answer.
+ControlOperation = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+async def _control(operation: ControlOperation) -> Response:
+    try:
+        status, body = await operation()
+    except ApiError as error:
+        return _json(error.status, error.body)
+    return _json(status, body)
+
+
+_SEED_FIELDS = frozenset({"name", "region", "size", "image", "tags", "status", "account"})
+
+
 @router.post("/_fake/droplets")
 async def add_droplet(request: Request) -> Response:
     """Seed a droplet (e.g. tagged ``order-<id>`` before the order is paid)."""
-    try:
+
+    async def operation() -> tuple[int, dict[str, Any]]:
         body = await _control_body(request)
-        unknown = set(body) - {"name", "region", "size", "image", "tags", "status"}
+        unknown = set(body) - _SEED_FIELDS
         if unknown:
             raise unprocessable(f"unknown fields: {sorted(unknown)}")
-        created = _fake(request).add_droplet(**body)
-    except ApiError as error:
-        return _json(error.status, error.body)
-    return _json(201, created)
+        return 201, _fake(request).add_droplet(**body)
+
+    return await _control(operation)
+
+
+@router.get("/_fake/droplets/{droplet_id}")
+async def droplet_details(request: Request, droplet_id: str) -> Response:
+    """A droplet with its account, SSH key fingerprints and user_data (not in DO's JSON)."""
+
+    async def operation() -> tuple[int, dict[str, Any]]:
+        return 200, _fake(request).droplet_details(_int_path(droplet_id))
+
+    return await _control(operation)
 
 
 @router.post("/_fake/droplets/{droplet_id}/status")
 async def set_droplet_status(request: Request, droplet_id: str) -> Response:
     """Force a droplet's status, e.g. ``{"status": "errored"}``."""
-    try:
+
+    async def operation() -> tuple[int, dict[str, Any]]:
         body = await _control_body(request)
         status = body.get("status")
         if not isinstance(status, str):
             raise unprocessable("status is required")
-        changed = _fake(request).set_droplet_status(_int_path(droplet_id), status)
-    except ApiError as error:
-        return _json(error.status, error.body)
-    return _json(200, changed)
+        return 200, _fake(request).set_droplet_status(_int_path(droplet_id), status)
+
+    return await _control(operation)
+
+
+@router.post("/_fake/accounts/{name}")
+async def update_account(request: Request, name: str) -> Response:
+    """Change one account's droplet limit at run time: ``{"droplet_limit": 3}``."""
+
+    async def operation() -> tuple[int, dict[str, Any]]:
+        return 200, _fake(request).update_account(name, await _control_body(request))
+
+    return await _control(operation)
+
+
+@router.get("/_fake/requests")
+async def requests_since(request: Request) -> Response:
+    """The logged /v2 requests after ``since`` (a ``seq``), and the next ``since``."""
+
+    async def operation() -> tuple[int, dict[str, Any]]:
+        return 200, _fake(request).requests_since(_int_query(request, "since", 0))
+
+    return await _control(operation)
 
 
 def create_app(

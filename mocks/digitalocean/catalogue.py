@@ -1,8 +1,9 @@
 """Static look-ups that make the fake's droplets look like DO's.
 
 Region/size/image objects (unknown slugs are accepted and given plausible
-values, since the catalog mock may use others), default VPC ids, timestamps,
-and the address allocation.
+values, since the catalog mock may use others), the sizes' prices, default VPC
+ids, timestamps, and the address allocation. Which region offers which size
+depends on the config: that part lives in ``offerings.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _REGION_NAMES = {
     "syd1": "Sydney 1",
 }
 
+#: Every region the fake knows, in the order GET /v2/regions lists them.
+REGION_SLUGS: tuple[str, ...] = tuple(_REGION_NAMES)
+
 # slug -> (memory MiB, vcpus, disk GB)
 _SIZES = {
     "s-1vcpu-512mb-10gb": (512, 1, 10),
@@ -38,7 +42,26 @@ _SIZES = {
     "s-2vcpu-4gb": (4096, 2, 80),
     "s-4vcpu-8gb": (8192, 4, 160),
     "s-8vcpu-16gb": (16384, 8, 320),
+    # CPU-optimised: the same 25 GB disk as s-1vcpu-1gb with more CPU and RAM,
+    # so a resize between the two is CPU/RAM only.
+    "c-2": (4096, 2, 25),
 }
+
+#: Every size the fake knows, in the order GET /v2/sizes lists them.
+SIZE_SLUGS: tuple[str, ...] = tuple(_SIZES)
+
+# slug -> (price_monthly USD, transfer TB, description), as DO lists them.
+_SIZE_OFFERS = {
+    "s-1vcpu-512mb-10gb": (4.0, 0.5, "Basic"),
+    "s-1vcpu-1gb": (6.0, 1.0, "Basic"),
+    "s-1vcpu-2gb": (12.0, 2.0, "Basic"),
+    "s-2vcpu-2gb": (18.0, 3.0, "Basic"),
+    "s-2vcpu-4gb": (24.0, 4.0, "Basic"),
+    "s-4vcpu-8gb": (48.0, 5.0, "Basic"),
+    "s-8vcpu-16gb": (96.0, 6.0, "Basic"),
+    "c-2": (42.0, 4.0, "CPU-Optimized"),
+}
+_HOURS_BILLED_A_MONTH = 672  # DO's hourly price is the monthly one over 672 hours
 _SIZE_RE = re.compile(r"(\d+)vcpu-(\d+)gb")
 
 _DISTRIBUTIONS = {
@@ -62,18 +85,37 @@ def size_spec(slug: str) -> tuple[int, int, int]:
     return (gigabytes * 1024, vcpus, gigabytes * 25)
 
 
+_REGION_FEATURES = ("backups", "ipv6", "metadata", "install_agent")
+
+
 def region_json(slug: str) -> dict[str, Any]:
     return {
         "slug": slug,
         "name": _REGION_NAMES.get(slug, slug.upper()),
         "available": True,
-        "features": ["backups", "ipv6", "metadata", "install_agent"],
+        "features": list(_REGION_FEATURES),
     }
 
 
 def size_json(slug: str) -> dict[str, Any]:
     memory, vcpus, disk = size_spec(slug)
     return {"slug": slug, "memory": memory, "vcpus": vcpus, "disk": disk, "available": True}
+
+
+def size_offer(slug: str) -> dict[str, Any]:
+    """A known size's entry of GET /v2/sizes, without ``regions`` and ``available``."""
+    memory, vcpus, disk = _SIZES[slug]
+    monthly, transfer, description = _SIZE_OFFERS[slug]
+    return {
+        "slug": slug,
+        "memory": memory,
+        "vcpus": vcpus,
+        "disk": disk,
+        "transfer": transfer,
+        "price_monthly": monthly,
+        "price_hourly": round(monthly / _HOURS_BILLED_A_MONTH, 5),
+        "description": description,
+    }
 
 
 def image_json(image: str | int) -> dict[str, Any]:

@@ -1,13 +1,12 @@
-"""The fake's model objects and request parsing (pure Python, no HTTP, no state).
+"""The fake's model objects (pure Python, no HTTP, no state).
 
-Droplets and actions render themselves in DO's JSON shapes; ``ApiError`` is
-an error answer in DO's ``{"id", "message"}`` shape; the parsers validate
-request bodies the way DO does for the fields the fake models.
+Droplets, actions and SSH keys render themselves in DO's JSON shapes;
+``ApiError`` is an error answer in DO's ``{"id", "message"}`` shape. Request
+bodies are validated in ``parsing.py``.
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from mocks.digitalocean.catalogue import (
     size_spec,
     vpc_uuid,
 )
-from mocks.digitalocean.config import ACTION_TYPES, ActionType
 
 MINUTE_S = 60.0
 HOUR_S = 3600.0
@@ -32,10 +30,8 @@ NOT_FOUND_MESSAGE = "The resource you were accessing could not be found."
 TRANSIENT_422_MESSAGE = "Droplet creation is temporarily unavailable, please try again later."
 PERMANENT_422_MESSAGE = "You specified an invalid size for Droplet creation."
 PENDING_EVENT_MESSAGE = "Droplet already has a pending event."
-
-# DO's documented rules: hostnames for droplet names, a restricted alphabet for tags.
-_NAME_RE = re.compile(r"^[A-Za-z0-9.\-]{1,255}$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9:_\-]{1,255}$")
+DROPLET_LIMIT_MESSAGE = "creating this/these droplet(s) will exceed your droplet limit"
+KEY_IN_USE_MESSAGE = "SSH Key is already in use on your account"
 
 
 class ApiError(Exception):
@@ -79,13 +75,30 @@ class Droplet:
     created_wall: float
     seq: int  # allocation index for the addresses
     action_id: int
+    account: str  # the account that created it: the only one that can see it
+    ssh_keys: tuple[str, ...] = ()  # fingerprints given at creation (not in the JSON)
+    user_data: str | None = None  # not in the JSON either, as on DO
     status: str = "new"
+    # The disk it has now (GB): its size's disk at creation, then only grown by a
+    # resize with disk true. -1 until __post_init__ fills it in.
+    disk: int = -1
     # Rendered JSON, rebuilt only when the status changes: listings of up to 200
     # droplets per page stay cheap. Callers must treat it as read-only.
     json_cache: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.disk < 0:
+            self.disk = size_spec(self.size)[2]
+
     def set_status(self, status: str) -> None:
         self.status = status
+        self.json_cache = None
+
+    def resize(self, size: str, *, disk: bool) -> None:
+        """The new size's CPU and RAM; its disk too only when ``disk`` (a disk never shrinks)."""
+        self.size = size
+        if disk:
+            self.disk = max(self.disk, size_spec(size)[2])
         self.json_cache = None
 
     def set_image(self, image: str | int) -> None:
@@ -113,13 +126,13 @@ class Droplet:
         return self.json_cache
 
     def _render(self) -> dict[str, Any]:
-        memory, vcpus, disk = size_spec(self.size)
+        memory, vcpus, _ = size_spec(self.size)
         return {
             "id": self.id,
             "name": self.name,
             "memory": memory,
             "vcpus": vcpus,
-            "disk": disk,
+            "disk": self.disk,
             "locked": False,
             "status": self.status,
             "kernel": None,
@@ -147,6 +160,7 @@ class Action:
     droplet_id: int
     region: str
     started_wall: float
+    account: str  # its droplet's account: the only one that can read it
     type: str = "create"
     status: str = "in-progress"
     completed_wall: float | None = None
@@ -186,93 +200,18 @@ class RateWindow:
 
 
 @dataclass(slots=True)
-class CreateRequest:
+class SshKey:
+    """A public key stored in one account (GET/POST /v2/account/keys)."""
+
+    id: int
+    fingerprint: str
+    public_key: str
     name: str
-    region: str
-    size: str
-    image: str | int
-    tags: tuple[str, ...]
-    monitoring: bool
 
-
-def _required_string(payload: Mapping[str, Any], key: str) -> str:
-    value = payload.get(key)
-    if not isinstance(value, str) or not value:
-        raise unprocessable(f"{key} is required and must be a non-empty string.")
-    return value
-
-
-def parse_create_request(payload: Any) -> CreateRequest:
-    """Validate a POST /v2/droplets body the way DO does for the fields we model."""
-    if not isinstance(payload, dict):
-        raise unprocessable("The request body must be a JSON object.")
-    name = _required_string(payload, "name")
-    if not _NAME_RE.match(name):
-        raise unprocessable("Only valid hostname characters are allowed. (a-z, A-Z, 0-9, . and -)")
-    region = _required_string(payload, "region")
-    size = _required_string(payload, "size")
-    image = payload.get("image")
-    # DO also accepts a numeric image id; bool is an int subclass, so exclude it.
-    if isinstance(image, bool) or not isinstance(image, str | int) or image == "":
-        raise unprocessable("image is required and must be a non-empty string.")
-    return CreateRequest(
-        name=name,
-        region=region,
-        size=size,
-        image=image,
-        tags=_parse_tags(payload.get("tags")),
-        monitoring=_parse_monitoring(payload.get("monitoring")),
-    )
-
-
-def _parse_tags(raw: Any) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or not all(isinstance(tag, str) for tag in raw):
-        raise unprocessable("tags must be a list of strings.")
-    for tag in raw:
-        if not _TAG_RE.match(tag):
-            raise unprocessable(
-                "Tag names may contain letters, numbers, colons, dashes, and underscores "
-                "and are limited to 255 characters."
-            )
-    return tuple(dict.fromkeys(raw))  # dedupe, keep order
-
-
-def _parse_monitoring(raw: Any) -> bool:
-    if raw is None:
-        return False
-    if not isinstance(raw, bool):
-        raise unprocessable("monitoring must be a boolean.")
-    return raw
-
-
-def parse_bearer(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
-@dataclass(slots=True)
-class ActionRequest:
-    type: ActionType
-    image: str | int | None  # DO accepts a slug or a numeric image id
-
-
-def parse_action_request(payload: Any) -> ActionRequest:
-    """Validate a POST /v2/droplets/{id}/actions body for the action types the fake models."""
-    if not isinstance(payload, dict):
-        raise unprocessable("The request body must be a JSON object.")
-    kind = payload.get("type")
-    if kind not in ACTION_TYPES:
-        raise unprocessable(f"Type {kind!r} is not a supported droplet action.")
-    image = payload.get("image")
-    if kind != "rebuild":
-        return ActionRequest(type=kind, image=None)
-    # bool is an int subclass, so exclude it.
-    if isinstance(image, bool) or not isinstance(image, str | int) or image == "":
-        raise unprocessable("image is required to rebuild a Droplet.")
-    return ActionRequest(type=kind, image=image)
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "fingerprint": self.fingerprint,
+            "public_key": self.public_key,
+            "name": self.name,
+        }

@@ -1,11 +1,17 @@
 """In-memory model of the fake DigitalOcean API v2.
 
-Pure Python (no HTTP): droplets, actions, the tag index, the per-token rate
-windows and the failure-injection knobs. ``app.py`` only translates HTTP to
-calls on :class:`FakeState` and :class:`ApiError` back to HTTP. Droplet
-actions, deletes and the test controls live in ``actions.py`` (a mixin of
-:class:`FakeState`); model objects and parsing in ``models.py``; the knobs in
-``config.py``.
+Pure Python (no HTTP): droplets, actions, the tag indexes, accounts and the
+failure-injection knobs. ``app.py`` only translates HTTP to calls on
+:class:`FakeState` and :class:`ApiError` back to HTTP. The state is assembled
+from mixins, one job each: ``admission.py`` (who calls, rate windows, injected
+5xx, the request log), ``accounts.py`` (accounts, ``/v2/account``, SSH keys,
+the droplet limit), ``actions.py`` (droplet actions, deletes, test controls);
+this module keeps creates, reads, listings and stats. Model objects are in
+``models.py``, body parsing in ``parsing.py``, the knobs in ``config.py``.
+
+Every /v2 method takes the caller's account name (``account``); ``None`` is
+for in-process calls: creates and keys then use the default account (the
+first token's) and reads see every account's droplets.
 
 Time is read through two injectable callables: ``clock`` (monotonic, drives
 boot, actions, visibility and the rolling rate windows) and ``wall_clock``
@@ -13,22 +19,24 @@ boot, actions, visibility and the rolling rate windows) and ``wall_clock``
 ``ratelimit-reset``). Tests swap ``clock`` for a manual one instead of sleeping.
 
 Every hot path is O(1) amortised or O(page): droplets are indexed by id, the
-visible ids are kept sorted per tag (ids are allocated in increasing order, so
-an insert is almost always an append), and boot/action/visibility transitions
-are applied lazily from heaps the next time anyone looks at the state.
+visible ids are kept sorted in total, per tag, and per account (ids are
+allocated in increasing order, so an insert is almost always an append), and
+boot/action/visibility transitions are applied lazily from heaps the next time
+anyone looks at the state.
 """
 
 from __future__ import annotations
 
-import bisect
 import heapq
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mocks.digitalocean import offerings
+from mocks.digitalocean.accounts import FIRST_KEY_ID, Account, AccountsMixin
 from mocks.digitalocean.actions import ActionsMixin
+from mocks.digitalocean.admission import AdmissionMixin
 from mocks.digitalocean.config import (
     MERGED_FIELDS,
     ROUTE_KINDS,
@@ -38,22 +46,17 @@ from mocks.digitalocean.config import (
     RouteKind,
 )
 from mocks.digitalocean.models import (
-    HOUR_S,
-    MINUTE_S,
     PENDING_EVENT_MESSAGE,
     PERMANENT_422_MESSAGE,
     TRANSIENT_422_MESSAGE,
     Action,
     ApiError,
-    CreateRequest,
     Droplet,
-    RateWindow,
     not_found,
-    parse_bearer,
-    parse_create_request,
     unprocessable,
 )
-from mocks.digitalocean.paging import discard_sorted, page_links
+from mocks.digitalocean.paging import DEFAULT_PER_PAGE, MAX_PER_PAGE, DropletIndex, page_of
+from mocks.digitalocean.parsing import CreateRequest, parse_create_request
 
 # Re-exported: app.py and tests import these from here.
 __all__ = [
@@ -70,16 +73,13 @@ __all__ = [
     "unprocessable",
 ]
 
-DEFAULT_PER_PAGE = 20
-MAX_PER_PAGE = 200  # DO silently caps per_page at 200
-
 # Large, DO-looking id ranges; they keep growing across /_fake/reset so an id
 # a client cached before a reset can never alias a new droplet or action.
 FIRST_DROPLET_ID = 300_000_001
 FIRST_ACTION_ID = 2_000_000_001
 
 
-class FakeState(ActionsMixin):
+class FakeState(AdmissionMixin, AccountsMixin, ActionsMixin):
     """Everything one fake DO instance knows. Not thread-safe: one event loop."""
 
     def __init__(
@@ -94,36 +94,33 @@ class FakeState(ActionsMixin):
         self.wall_clock = wall_clock
         self._next_droplet_id = FIRST_DROPLET_ID
         self._next_action_id = FIRST_ACTION_ID
+        self._next_key_id = FIRST_KEY_ID
+        self._next_log_seq = 0
         self._next_seq = 0
         self.reset()
 
     # -- lifecycle of the instance ------------------------------------------
 
     def reset(self) -> None:
-        """Forget droplets, actions, windows and counters; restore the initial config."""
+        """Forget droplets, actions, accounts, windows, the log and counters;
+        restore the initial config."""
         self.config = self._initial_config.model_copy(deep=True)
         # Every droplet that exists, visible yet or not.
         self._droplets: dict[int, Droplet] = {}
         self._visible: set[int] = set()
         self._actions: dict[int, Action] = {}
-        # Sorted ids of visible droplets: all, and per tag (for O(page) listing).
-        self._visible_ids: list[int] = []
-        self._visible_by_tag: dict[str, list[int]] = {}
+        # Visible droplets of every account (each account has its own index too).
+        self._index = DropletIndex()
         # (due monotonic time, droplet id [, fate]) min-heaps of pending transitions.
         self._boot_queue: list[tuple[float, int, Fate]] = []
         self._visibility_queue: list[tuple[float, int]] = []
         self._boot_seconds: dict[int, float] = {}
-        self._windows: dict[str, RateWindow] = {}
         self._tag_counts: Counter[str] = Counter()
         self._status_counts: Counter[str] = Counter()
-        self._requests = 0
-        self._by_route: Counter[str] = Counter({kind: 0 for kind in ROUTE_KINDS})
-        self._rate_limited = 0
-        self._unauthorized = 0
-        self._server_errors = 0
-        self._unprocessable = 0
         self._created = 0
         self._removed = 0
+        self._reset_admission()
+        self._reset_accounts()
         self._reset_actions()
 
     def update_config(self, changes: Mapping[str, Any]) -> FakeConfig:
@@ -140,84 +137,26 @@ class FakeState(ActionsMixin):
         self.config = FakeConfig.model_validate(merged)
         return self.config
 
-    # -- admission: auth, rate limit, injected 5xx --------------------------
-
-    def admit(self, authorization: str | None, kind: RouteKind | None) -> dict[str, str]:
-        """Count one /v2 request; return the rate headers or raise the error to answer.
-
-        ``kind`` is None for /v2 paths the fake does not serve: they are still
-        authenticated and counted, like on DO.
-        """
-        self._requests += 1
-        if kind is not None:
-            self._by_route[kind] += 1
-        token = parse_bearer(authorization)
-        if token is None or token not in self.config.tokens:
-            self._unauthorized += 1
-            raise ApiError(401, "unauthorized", "Unable to authenticate you")
-        headers = self._count_against_limits(token)
-        if kind is not None and self.config.fail_next.get(kind, 0) > 0:
-            # Injected failures happen after counting: DO bills failed calls too.
-            self.config.fail_next[kind] -= 1
-            self._server_errors += 1
-            raise ApiError(
-                self.config.fail_status,
-                "server_error",
-                "Unexpected server-side error (injected by the fake).",
-                headers,
-            )
-        return headers
-
-    def _count_against_limits(self, token: str) -> dict[str, str]:
-        now = self.clock()
-        window = self._windows.get(token)
-        if window is None:
-            window = self._windows[token] = RateWindow()
-        window.prune(now)
-        # The hourly limit wins: waiting for a minute slot would not help then,
-        # so no Retry-After; clients fall back to ratelimit-reset.
-        if len(window.hour) >= self.config.per_hour:
-            self._rate_limited += 1
-            raise self._too_many(self._rate_headers(window, now))
-        if len(window.minute) >= self.config.per_minute:
-            self._rate_limited += 1
-            headers = self._rate_headers(window, now)
-            headers["retry-after"] = str(self._retry_after(window, now))
-            raise self._too_many(headers)
-        window.record(now)  # only accepted requests occupy the windows
-        return self._rate_headers(window, now)
-
-    @staticmethod
-    def _too_many(headers: dict[str, str]) -> ApiError:
-        return ApiError(429, "too_many_requests", "API Rate limit exceeded.", headers)
-
-    @staticmethod
-    def _retry_after(window: RateWindow, now: float) -> int:
-        if not window.minute:  # only when per_minute is 0: nothing will ever free up
-            return math.ceil(MINUTE_S)
-        return max(1, math.ceil(window.minute[0] + MINUTE_S - now))
-
-    def _rate_headers(self, window: RateWindow, now: float) -> dict[str, str]:
-        per_hour = self.config.per_hour
-        wall = self.wall_clock()
-        reset = wall + (window.hour[0] + HOUR_S - now) if window.hour else wall
-        return {
-            "ratelimit-limit": str(per_hour),
-            "ratelimit-remaining": str(max(0, per_hour - len(window.hour))),
-            "ratelimit-reset": str(math.ceil(reset)),
-        }
-
     # -- droplets -------------------------------------------------------------
 
-    def create_droplet(self, payload: Any, base_url: str) -> dict[str, Any]:
-        """POST /v2/droplets: validate, apply 422 injection, create. Returns the 202 body."""
-        try:
+    def create_droplet(
+        self, payload: Any, base_url: str, account: str | None = None
+    ) -> dict[str, Any]:
+        """POST /v2/droplets: validate, check keys, region, limit, 422 injection; create.
+
+        Returns the 202 body.
+        """
+        self.advance()  # builds that errored away by now free their slot
+        owner = self._caller_account(account)
+        with self._counting_422():
             request = parse_create_request(payload)
+            fingerprints = self._resolve_keys(owner, request.ssh_keys)
+            refused = offerings.refusal(self.config, request.region, request.size)
+            if refused is not None:
+                raise refused
+            self._check_room(owner)
             self._maybe_reject_create()
-        except ApiError:
-            self._unprocessable += 1
-            raise
-        droplet, action = self._new_droplet(request)
+        droplet, action = self._new_droplet(request, owner, ssh_keys=fingerprints)
         return {
             "droplet": droplet.to_json(),
             "links": {
@@ -244,9 +183,16 @@ class FakeState(ActionsMixin):
             return "errored_status"
         return "active"
 
-    def _new_droplet(self, request: CreateRequest, *, boot: bool = True) -> tuple[Droplet, Action]:
-        """Create the droplet and its create action; ``boot=False`` leaves both to the caller
-        (a seeded droplet: visible at once, nothing scheduled)."""
+    def _new_droplet(
+        self,
+        request: CreateRequest,
+        owner: Account,
+        *,
+        ssh_keys: tuple[str, ...] = (),
+        boot: bool = True,
+    ) -> tuple[Droplet, Action]:
+        """Create the droplet and its create action in ``owner``; ``boot=False`` leaves both
+        to the caller (a seeded droplet: visible at once, nothing scheduled)."""
         now, wall = self.clock(), self.wall_clock()
         droplet_id, action_id, seq = self._allocate_ids()
         droplet = Droplet(
@@ -260,13 +206,21 @@ class FakeState(ActionsMixin):
             created_wall=wall,
             seq=seq,
             action_id=action_id,
+            account=owner.name,
+            ssh_keys=ssh_keys,
+            user_data=request.user_data,
         )
         action = Action(
-            id=action_id, droplet_id=droplet_id, region=request.region, started_wall=wall
+            id=action_id,
+            droplet_id=droplet_id,
+            region=request.region,
+            started_wall=wall,
+            account=owner.name,
         )
         self._droplets[droplet_id] = droplet
         self._record_action(action)
         self._created += 1
+        owner.live += 1
         self._status_counts["new"] += 1
         self._tag_counts.update(droplet.tags)
         if boot:
@@ -339,34 +293,27 @@ class FakeState(ActionsMixin):
 
     def _make_visible(self, droplet: Droplet) -> None:
         self._visible.add(droplet.id)
-        bisect.insort(self._visible_ids, droplet.id)
-        for tag in droplet.tags:
-            bisect.insort(self._visible_by_tag.setdefault(tag, []), droplet.id)
+        self._index.add(droplet.id, droplet.tags)
+        self._account(droplet.account).index.add(droplet.id, droplet.tags)
 
     def _forget(self, droplet: Droplet) -> None:
         """The droplet no longer exists: GET answers 404, stats stop counting it."""
         del self._droplets[droplet.id]
+        self._account(droplet.account).live -= 1
         self._status_counts[droplet.status] -= 1
         self._tag_counts.subtract(droplet.tags)
         self._visible.discard(droplet.id)
 
     def _unlist(self, droplet: Droplet) -> None:
         """Listings stop showing the droplet (at once, or after the delete lag)."""
-        if not _contains_sorted(self._visible_ids, droplet.id):
+        if droplet.id not in self._index:
             return
-        discard_sorted(self._visible_ids, droplet.id)
-        for tag in droplet.tags:
-            ids = self._visible_by_tag[tag]
-            discard_sorted(ids, droplet.id)
-            if not ids:
-                del self._visible_by_tag[tag]
+        self._index.discard(droplet.id, droplet.tags)
+        self._account(droplet.account).index.discard(droplet.id, droplet.tags)
 
-    def get_droplet(self, droplet_id: int) -> dict[str, Any]:
+    def get_droplet(self, droplet_id: int, account: str | None = None) -> dict[str, Any]:
         self.advance()
-        droplet = self._droplets.get(droplet_id)
-        if droplet is None or droplet_id not in self._visible:
-            raise not_found()
-        return {"droplet": droplet.to_json()}
+        return {"droplet": self._visible_droplet(droplet_id, account).to_json()}
 
     def list_droplets(
         self,
@@ -375,28 +322,30 @@ class FakeState(ActionsMixin):
         page: int,
         per_page: int,
         base_url: str,
+        account: str | None = None,
     ) -> dict[str, Any]:
-        """GET /v2/droplets[?tag_name=]: one page, ids ascending, DO-style links."""
+        """GET /v2/droplets[?tag_name=]: one page of the account's droplets, ids ascending."""
         self.advance()
-        page = max(1, page)
-        per_page = min(max(1, per_page), MAX_PER_PAGE)
-        ids = self._visible_by_tag.get(tag_name, []) if tag_name else self._visible_ids
-        start = (page - 1) * per_page
-        droplets = [self._listed(i).to_json() for i in ids[start : start + per_page]]
-        pages = page_links(
-            f"{base_url}/v2/droplets", page, per_page, len(ids), {"tag_name": tag_name}
+        index = self._index if account is None else self._account(account).index
+        return page_of(
+            "droplets",
+            index.listed(tag_name),
+            lambda droplet_id: self._listed(droplet_id).to_json(),
+            url=f"{base_url}/v2/droplets",
+            page=page,
+            per_page=per_page,
+            extra={"tag_name": tag_name},
         )
-        return {"droplets": droplets, "links": {"pages": pages}, "meta": {"total": len(ids)}}
 
     def _listed(self, droplet_id: int) -> Droplet:
         # A deleted droplet may still be listed for delete_listing_lag_seconds.
         droplet = self._droplets.get(droplet_id)
         return droplet if droplet is not None else self._lagging[droplet_id]
 
-    def get_action(self, action_id: int) -> dict[str, Any]:
+    def get_action(self, action_id: int, account: str | None = None) -> dict[str, Any]:
         self.advance()
         action = self._actions.get(action_id)
-        if action is None:
+        if action is None or (account is not None and action.account != account):
             raise not_found()
         return {"action": action.to_json()}
 
@@ -424,9 +373,5 @@ class FakeState(ActionsMixin):
             "max_droplets_per_order_tag": max(order_tags.values(), default=0),
             "orders_with_multiple_droplets": [tag for tag, n in order_tags.items() if n > 1],
             **self._action_stats(),
+            **self._account_stats(),
         }
-
-
-def _contains_sorted(ids: list[int], value: int) -> bool:
-    index = bisect.bisect_left(ids, value)
-    return index < len(ids) and ids[index] == value

@@ -1,12 +1,13 @@
 """Tests of the fake DigitalOcean API v2 in mocks/digitalocean.
 
 Everything time-dependent runs on a manual clock (injected into the state), so
-nothing sleeps except the two tests that check the real-clock wiring.
+nothing sleeps except the two tests that check the real-clock wiring. The
+helpers and fixtures are shared with the other fake-DO tests (fake_do.py,
+conftest.py).
 """
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -14,76 +15,19 @@ import pytest
 
 from mocks.digitalocean import FakeConfig, FakeState, create_app
 from mocks.digitalocean.state import ApiError
-
-TOKEN = "fake-do-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-WALL_START = 1_800_000_000.0
-
-
-class ManualClock:
-    """Monotonic clock that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def wall(self) -> float:
-        # Wall time moves in lockstep, so epoch headers are predictable.
-        return WALL_START + (self.now - 1000.0)
-
-
-ClientFactory = Callable[..., httpx.AsyncClient]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def make_client(clock: ManualClock) -> AsyncIterator[ClientFactory]:
-    """Build clients on fresh apps driven by the manual clock; closed at teardown."""
-    clients: list[httpx.AsyncClient] = []
-
-    def factory(**config: Any) -> httpx.AsyncClient:
-        config.setdefault("boot_seconds", 2.0)
-        app = create_app(FakeConfig(**config), clock=clock, wall_clock=clock.wall)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://do")
-        clients.append(client)
-        return client
-
-    yield factory
-    for client in clients:
-        await client.aclose()
-
-
-def droplet_body(name: str = "vps-1", **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": name,
-        "region": "nyc1",
-        "size": "s-1vcpu-1gb",
-        "image": "ubuntu-22-04-x64",
-        "tags": ["order-service"],
-        "monitoring": True,
-    }
-    body.update(overrides)
-    return body
-
-
-async def create(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/v2/droplets", json=droplet_body(**overrides), headers=AUTH)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-async def stats(client: httpx.AsyncClient) -> dict[str, Any]:
-    return (await client.get("/_fake/stats")).json()
-
+from tests.mocks.fake_do import (
+    AUTH,
+    TOKEN,
+    WALL_START,
+    ClientFactory,
+    ManualClock,
+    booted,
+    create,
+    droplet_body,
+    get_status,
+    post_action,
+    stats,
+)
 
 # -- lifecycle -------------------------------------------------------------------
 
@@ -535,6 +479,13 @@ async def test_stats_track_droplets_per_order(make_client: ClientFactory) -> Non
         "post_action": 0,
         "list_actions": 0,
         "delete_droplet": 0,
+        # v1.2's routes
+        "account": 0,
+        "list_keys": 0,
+        "get_key": 0,
+        "create_key": 0,
+        "regions": 0,
+        "sizes": 0,
     }
     assert counters["requests"] == 6
 
@@ -544,7 +495,11 @@ async def test_config_endpoint_get_and_validation(make_client: ClientFactory) ->
     config = (await client.get("/_fake/config")).json()
     assert config["per_minute"] == 250 and config["per_hour"] == 5000
     no_failures = dict.fromkeys(
-        ("create", "get", "list", "action", "post_action", "list_actions", "delete_droplet"), 0
+        (
+            *("create", "get", "list", "action", "post_action", "list_actions", "delete_droplet"),
+            *("account", "list_keys", "get_key", "create_key", "regions", "sizes"),  # v1.2
+        ),
+        0,
     )
     assert config["fail_next"] == no_failures
     await client.post("/_fake/config", json={"fail_next": {"get": 1}})
@@ -605,27 +560,6 @@ def test_cli_flags_win_over_env_fallbacks(monkeypatch: pytest.MonkeyPatch) -> No
 PENDING_EVENT = {"id": "unprocessable_entity", "message": "Droplet already has a pending event."}
 
 
-async def booted(client: httpx.AsyncClient, clock: ManualClock, **overrides: Any) -> dict[str, Any]:
-    """A droplet that finished booting (status active)."""
-    droplet = (await create(client, **overrides))["droplet"]
-    clock.advance(2.0)
-    return droplet
-
-
-async def post_action(
-    client: httpx.AsyncClient, droplet_id: int, kind: str, **extra: Any
-) -> httpx.Response:
-    return await client.post(
-        f"/v2/droplets/{droplet_id}/actions", json={"type": kind, **extra}, headers=AUTH
-    )
-
-
-async def get_status(client: httpx.AsyncClient, droplet_id: int) -> str:
-    response = await client.get(f"/v2/droplets/{droplet_id}", headers=AUTH)
-    assert response.status_code == 200, response.text
-    return response.json()["droplet"]["status"]
-
-
 @pytest.mark.parametrize(
     ("kind", "before", "after"),
     [
@@ -664,7 +598,10 @@ async def test_action_runs_for_action_seconds_then_sets_the_status(
     assert await get_status(client, droplet_id) == after
     counters = await stats(client)
     assert counters["actions"] == {**dict.fromkeys(counters["actions"], 0), kind: 1}
-    assert set(counters["actions"]) == {"reboot", "shutdown", "power_off", "power_on", "rebuild"}
+    assert set(counters["actions"]) == {
+        *("reboot", "shutdown", "power_off", "power_on", "rebuild"),
+        "resize",  # v1.2
+    }
     assert counters["by_route"]["post_action"] == 1
     assert counters["actions_in_progress"] == 0
 
@@ -755,7 +692,7 @@ async def test_action_body_validation(
     assert response.status_code == status
     assert set(response.json()) == {"id", "message"}
     assert (await stats(client))["actions"] == dict.fromkeys(
-        ("reboot", "shutdown", "power_off", "power_on", "rebuild"), 0
+        ("reboot", "shutdown", "power_off", "power_on", "rebuild", "resize"), 0
     )
 
 
@@ -805,6 +742,7 @@ async def test_action_errored_next_ends_errored_and_leaves_the_droplet(
         "power_off": 0,
         "power_on": 0,
         "rebuild": 2,
+        "resize": 0,  # v1.2
     }
 
     doomed = (await post_action(client, droplet_id, "shutdown")).json()["action"]
