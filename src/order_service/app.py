@@ -14,6 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service import health, housekeeping
+from order_service.accounts import router as accounts_router
+from order_service.accounts.checker import AccountChecker
+from order_service.accounts.clients import AccountClients
+from order_service.accounts.defaults import ensure_default_account
 from order_service.actions import router as actions_router
 from order_service.admission import PaymentAdmission
 from order_service.auth import JWTVerifier
@@ -38,6 +42,7 @@ from order_service.orders import internal_router, router
 from order_service.orders.idempotency import IdempotencyStore
 from order_service.reads_first import INFO_KEY, ReadsFirst, YieldingSession
 from order_service.renewals import router as renewals_router
+from order_service.secret_box import secret_box
 
 logger = logging.getLogger("order_service")
 
@@ -121,6 +126,13 @@ def create_app(
         app.state.read_pool = read_pool
         app.state.catalog = catalog
         app.state.idempotency = IdempotencyStore(sessionmaker)
+        await ensure_default_account(sessionmaker)
+        # The API's own DO clients (account checks, DO's region and size lists), one
+        # budget per account shared with every process; the duties have theirs.
+        app.state.accounts = AccountClients(settings, sessionmaker, digitalocean_transport)
+        app.state.account_checker = AccountChecker(
+            app.state.accounts, settings.digitalocean_account_check_interval
+        )
         transports = Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport)
         background: Background | BackgroundThread = Background()
         if start_provisioner is not False:
@@ -133,6 +145,7 @@ def create_app(
                 yield
         finally:
             await background.stop()
+            await app.state.accounts.aclose()
             await catalog.aclose()
             if read_pool is not None:
                 await read_pool.close()
@@ -154,6 +167,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.jwt_verifier = JWTVerifier(settings)
+    app.state.secret_box = secret_box(settings)
+    app.state.do_transport = digitalocean_transport
     install_error_handlers(app)
     app.include_router(router.router)
     app.include_router(internal_router.router)
@@ -164,6 +179,7 @@ def create_app(
     app.include_router(actions_router.router)
     app.include_router(actions_router.internal_router)
     app.include_router(events_router.router)
+    app.include_router(accounts_router.router)
     app.include_router(health.router)
     install_docs(app, title=TITLE)
     # Inside the request middleware: a waiting payment has its request id, its

@@ -1,4 +1,4 @@
-"""`order-service` command line: migrate | serve | seed | token (SPEC section 8)."""
+"""`order-service` command line (SPEC section 8): migrate, serve, seed, rotate-secrets, token."""
 
 from __future__ import annotations
 
@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed", help="add sample orders in every state (demos)")
     seed.add_argument("--user", action="append", help="user id (sub) to own them; repeatable")
     seed.set_defaults(handler=_seed)
+
+    rotate = commands.add_parser(
+        "rotate-secrets", help="re-encrypt every stored secret with the first SECRETS_KEY"
+    )
+    rotate.set_defaults(handler=_rotate_secrets)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document (JSON)")
     openapi.add_argument("--output", type=Path, help="write to this file instead of stdout")
@@ -131,6 +136,15 @@ def _seed(args: argparse.Namespace) -> int:
     created = asyncio.run(seed(url, args.user or ["demo-user-1", "demo-user-2"]))
     for line in created:
         print(line)
+    return 0
+
+
+def _rotate_secrets(args: argparse.Namespace) -> int:
+    from order_service.rotate import rotate_secrets
+
+    counts = asyncio.run(rotate_secrets(load_settings()))
+    for table, count in counts.items():
+        print(f"order-service: {table}: {count} secret(s) re-encrypted with the first key")
     return 0
 
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Select, event, text
+from sqlalchemy import JSON, DateTime, MetaData, Select, Table, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -157,6 +157,16 @@ async def advisory_xact_lock(session: AsyncSession, namespace: int, key: str) ->
             text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"),
             {"namespace": namespace, "key": key},
         )
+
+
+async def insert_if_absent(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+    """INSERT the row unless one with the same key exists (ON CONFLICT DO NOTHING on
+    both databases, each in its own dialect's spelling)."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    await session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
 
 
 def skip_locked(statement: Select[Any]) -> Select[Any]:

@@ -260,33 +260,62 @@ async def test_three_server_errors_in_a_row_still_end_active(
     assert do["max_droplets_per_order_tag"] == 1
 
 
-async def test_rejected_token_fails_fast(
+async def wait_for_task(
+    client: httpx.AsyncClient, order_id: str, error_code: str, within: float = 15
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        response = await client.get(f"/api/v1/internal/orders/{order_id}", headers=INTERNAL)
+        order = response.json()["data"]
+        if (order["provisioningTask"] or {}).get("errorCode") == error_code:
+            return order
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task never {error_code}: {order['provisioningTask']}")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_rejected_token_keeps_the_paid_order_waiting_until_ops_fix_it(
     service: httpx.AsyncClient, fake_do: httpx.AsyncClient
 ) -> None:
+    # SPEC §7, §13 (v1.2): a refused token is the account's trouble, not the order's.
+    # The only account goes UNHEALTHY, the order waits (never FAILED), nothing is
+    # created; a token DO accepts again and a check later, the order goes ACTIVE.
     await configure(fake_do, tokens=["another-token"])
-    started = time.monotonic()
     order_id = await paid_order(service)
 
-    order = await wait_for(service, order_id, TERMINAL)
+    order = await wait_for_task(service, order_id, "WAITING_FOR_CAPACITY")
+    assert order["status"] == "PROVISIONING"
+    assert order["provisioningTask"]["status"] == "PENDING"
+    history = [h["newStatus"] for h in order["statusHistory"]]
+    assert history.count("WAITING_FOR_CAPACITY") == 1
+    accounts = (await service.get("/api/v1/internal/do-accounts", headers=INTERNAL)).json()
+    default = next(a for a in accounts["data"] if a["name"] == "default")
+    assert default["health"] == "UNHEALTHY" and "token" in default["lastError"]
+    assert (await stats(fake_do))["by_route"]["create"] == 0
 
-    assert time.monotonic() - started < 5
-    assert order["status"] == "FAILED"
-    assert order["provisioningTask"]["errorCode"] == "PROVISIONING_FAILED"
-    assert "token" in order["provisioningTask"]["errorMessage"]
-    assert (await stats(fake_do))["requests"] == 1
+    await configure(fake_do, tokens=["fake-do-token"])
+    checked = await service.post(
+        f"/api/v1/internal/do-accounts/{default['id']}/check", headers=INTERNAL
+    )
+    assert checked.status_code == 200 and checked.json()["data"]["health"] == "HEALTHY"
+    done = await wait_for(service, order_id, TERMINAL)
+    assert done["status"] == "ACTIVE"
+    assert (await stats(fake_do))["max_droplets_per_order_tag"] == 1
 
 
 @pytest.mark.parametrize("provisioning_overrides", [{"digitalocean_api_token": None}])
-async def test_missing_token_fails_with_a_clear_message(
+async def test_without_any_account_the_paid_order_waits_and_do_hears_nothing(
     service: httpx.AsyncClient, fake_do: httpx.AsyncClient
 ) -> None:
     order_id = await paid_order(service)
 
-    order = await wait_for(service, order_id, TERMINAL)
+    order = await wait_for_task(service, order_id, "WAITING_FOR_CAPACITY")
 
-    assert order["provisioningTask"]["errorCode"] == "PROVISIONING_FAILED"
-    assert "DIGITALOCEAN_API_TOKEN" in order["provisioningTask"]["errorMessage"]
+    assert order["status"] == "PROVISIONING"
     assert (await stats(fake_do))["requests"] == 0
+    accounts = (await service.get("/api/v1/internal/do-accounts", headers=INTERNAL)).json()
+    default = next(a for a in accounts["data"] if a["name"] == "default")
+    assert "DIGITALOCEAN_API_TOKEN" in default["lastError"]
 
 
 async def test_permanent_422_fails_with_do_message(

@@ -54,42 +54,12 @@ class AccountStates:
     async def refused(self, account_id: uuid.UUID, message: str) -> None:
         """DO refused the token (401) or a request (403): UNHEALTHY, its event once."""
         async with self._sessionmaker() as session, session.begin():
-            row = await _lock(session, account_id)
-            if row is None:
-                return
-            was = row["health"]
-            after = await _set(
-                session, account_id, health=AccountHealth.UNHEALTHY.value, last_error=message
-            )
-            if was != AccountHealth.UNHEALTHY.value:
-                logger.warning("DO account %s is UNHEALTHY: %s", row["name"], message)
-                await _event(session, "do_account.unhealthy", after)
+            await record_refusal(session, account_id, message)
 
-    async def checked(self, account_id: uuid.UUID, account: Account) -> None:
+    async def checked(self, account_id: uuid.UUID, answer: Account) -> None:
         """`GET /v2/account` answered: the live limit, HEALTHY (its event when it was not)."""
         async with self._sessionmaker() as session, session.begin():
-            row = await _lock(session, account_id)
-            if row is None:
-                return
-            now = utcnow()
-            after = await _set(
-                session,
-                account_id,
-                health=AccountHealth.HEALTHY.value,
-                droplet_limit=account.droplet_limit,
-                last_error=None,
-                last_checked_at=now,
-            )
-            if row["health"] == AccountHealth.UNHEALTHY.value:
-                logger.info("DO account %s is HEALTHY again", row["name"])
-                await _event(session, "do_account.healthy", after)
-                await resume_account_work(session, account_id)
-            if (
-                row["health"] != AccountHealth.HEALTHY.value
-                or row["droplet_limit"] is None
-                or account.droplet_limit > row["droplet_limit"]
-            ):
-                await wake_waiting_tasks(session)
+            await record_check(session, account_id, answer)
 
     async def check_failed(self, account_id: uuid.UUID, message: str) -> None:
         """DO could not be asked (down, 5xx): noted, the health stays what it was."""
@@ -143,6 +113,43 @@ class AccountStates:
                 .where(accounts_t.c.id == account_id)
                 .values(**values, updated_at=utcnow())
             )
+
+
+async def record_refusal(session: AsyncSession, account_id: uuid.UUID, message: str) -> None:
+    row = await _lock(session, account_id)
+    if row is None:
+        return
+    after = await _set(
+        session, account_id, health=AccountHealth.UNHEALTHY.value, last_error=message
+    )
+    if row["health"] != AccountHealth.UNHEALTHY.value:
+        logger.warning("DO account %s is UNHEALTHY: %s", row["name"], message)
+        await _event(session, "do_account.unhealthy", after)
+
+
+async def record_check(session: AsyncSession, account_id: uuid.UUID, answer: Account) -> None:
+    """In the caller's transaction: the account as DO just described it."""
+    row = await _lock(session, account_id)
+    if row is None:
+        return
+    after = await _set(
+        session,
+        account_id,
+        health=AccountHealth.HEALTHY.value,
+        droplet_limit=answer.droplet_limit,
+        last_error=None,
+        last_checked_at=utcnow(),
+    )
+    if row["health"] == AccountHealth.UNHEALTHY.value:
+        logger.info("DO account %s is HEALTHY again", row["name"])
+        await _event(session, "do_account.healthy", after)
+        await resume_account_work(session, account_id)
+    if (
+        row["health"] != AccountHealth.HEALTHY.value
+        or row["droplet_limit"] is None
+        or answer.droplet_limit > row["droplet_limit"]
+    ):
+        await wake_waiting_tasks(session)
 
 
 async def resume_account_work(session: AsyncSession, account_id: uuid.UUID) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from order_service.accounts.models import DoAccount
 from order_service.db import DriverReader
 from order_service.orders.models import Order, OrderItem, StatusHistory
 from order_service.provisioning.models import ProvisioningTask
@@ -51,9 +52,16 @@ orders_t = Order.__table__
 items_t = OrderItem.__table__
 tasks_t = ProvisioningTask.__table__
 history_t = StatusHistory.__table__
+accounts_t = DoAccount.__table__
 
 _TASK_PREFIX = "task__"
-_TASK_COLUMNS = [column.label(_TASK_PREFIX + column.name) for column in tasks_t.c]
+# The task's account by name (SPEC section 13: provisioningTask.doAccount).
+_ACCOUNT_NAME = accounts_t.c.name.label("do_account")
+_TASK_COLUMNS = [
+    *(column.label(_TASK_PREFIX + column.name) for column in tasks_t.c),
+    accounts_t.c.name.label(_TASK_PREFIX + "do_account"),
+]
+_TASKS_WITH_ACCOUNT = tasks_t.outerjoin(accounts_t, accounts_t.c.id == tasks_t.c.do_account_id)
 # An order's items share one timestamp; list them as created (PLAN, IMAGE, add-ons),
 # the order the create response and its idempotent replay show.
 _ITEM_RANK = case({"PLAN": 0, "IMAGE": 1}, value=items_t.c.item_type, else_=2)
@@ -61,7 +69,11 @@ _ITEM_ORDER = (items_t.c.order_id, items_t.c.created_at, _ITEM_RANK, items_t.c.i
 
 _ORDER_WITH_TASK = (
     select(orders_t, *_TASK_COLUMNS)
-    .select_from(orders_t.outerjoin(tasks_t, tasks_t.c.order_id == orders_t.c.id))
+    .select_from(
+        orders_t.outerjoin(tasks_t, tasks_t.c.order_id == orders_t.c.id).outerjoin(
+            accounts_t, accounts_t.c.id == tasks_t.c.do_account_id
+        )
+    )
     .where(orders_t.c.id == bindparam("order_id"))
 )
 _LOCK_ORDER = select(orders_t).where(orders_t.c.id == bindparam("order_id")).with_for_update()
@@ -72,7 +84,11 @@ _ITEMS = (
     .where(items_t.c.order_id.in_(bindparam("order_ids", expanding=True)))
     .order_by(*_ITEM_ORDER)
 )
-_TASKS = select(tasks_t).where(tasks_t.c.order_id.in_(bindparam("order_ids", expanding=True)))
+_TASKS = (
+    select(tasks_t, _ACCOUNT_NAME)
+    .select_from(_TASKS_WITH_ACCOUNT)
+    .where(tasks_t.c.order_id.in_(bindparam("order_ids", expanding=True)))
+)
 _HISTORY = (
     select(history_t)
     .where(history_t.c.order_id == bindparam("order_id"))
@@ -127,7 +143,11 @@ _PG_ORDER_WITH_TASK = _for_driver(_ORDER_WITH_TASK)
 _PG_ITEMS = _for_driver(
     select(items_t).where(items_t.c.order_id == any_(_ANY_ORDER_ID)).order_by(*_ITEM_ORDER)
 )
-_PG_TASKS = _for_driver(select(tasks_t).where(tasks_t.c.order_id == any_(_ANY_ORDER_ID)))
+_PG_TASKS = _for_driver(
+    select(tasks_t, _ACCOUNT_NAME)
+    .select_from(_TASKS_WITH_ACCOUNT)
+    .where(tasks_t.c.order_id == any_(_ANY_ORDER_ID))
+)
 _PG_HISTORY = _for_driver(_HISTORY)
 _PG_LISTS = {key: (_for_driver(p), _for_driver(c)) for key, (p, c) in _LISTS.items()}
 

@@ -122,6 +122,9 @@ class ProvisioningTaskOut(CamelModel):
     do_region: str
     do_size: str
     do_image: str
+    do_account: str | None = Field(
+        default=None, description="the DigitalOcean account holding the droplet (null: not placed)"
+    )
     droplet_tags: list[str] | None
     droplet_created_at: datetime | None
     error_code: str | None = Field(

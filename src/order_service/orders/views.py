@@ -79,6 +79,8 @@ def task_json(task: Row) -> dict[str, Any]:
         "doRegion": task["do_region"],
         "doSize": task["do_size"],
         "doImage": task["do_image"],
+        # v1.2: the DO account holding the droplet, by name (null until placed).
+        "doAccount": task.get("do_account"),
         "dropletTags": task["droplet_tags"],
         "dropletCreatedAt": task["droplet_created_at"],
         "errorCode": task["error_code"],

@@ -201,18 +201,20 @@ class DropletCreation:
     async def _place(self, work: Work) -> None:
         """A slot in the account with the most room, or wait for one (never FAILED)."""
         account_id = await self._store.place(work.id, self._accounts.budget_left)
-        if account_id is None and await self._check_unchecked_accounts():
+        if account_id is None:
+            # Accounts nobody checked yet have no known limit: check them now (or see
+            # the check another duty just made) rather than wait for the next one.
+            await self._check_unchecked_accounts()
             account_id = await self._store.place(work.id, self._accounts.budget_left)
         if account_id is None:
             await self._wait_for_capacity(work)
         work.account_id = account_id
         work.error_code = None
 
-    async def _check_unchecked_accounts(self) -> bool:
-        """Accounts nobody checked yet have no known limit: check them now rather than
-        let the first paid order wait for the periodic check. True if any was."""
+    async def _check_unchecked_accounts(self) -> None:
         checker = getattr(self, "_checker", None)
-        return bool(checker is not None and await checker.check_unknown())
+        if checker is not None:
+            await checker.check_unknown()
 
     async def _wait_for_capacity(self, work: Work) -> NoReturn:
         await self._store.wait_for_capacity(
