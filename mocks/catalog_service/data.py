@@ -16,14 +16,19 @@ ends in 30 days). Fixed calendar dates would silently turn "active" data into
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypedDict
 
-Duration = Literal["MONTHLY", "YEARLY"]
-DiscountType = Literal["PERCENT", "FIXED"]
-ImageCategory = Literal["OS", "APP"]
+from mocks.catalog_service.shapes import (
+    Catalog,
+    Coupon,
+    ImageCategory,
+    ImageJson,
+    PlanJson,
+    PricingJson,
+    PromoJson,
+    pricing,
+    promo,
+)
 
 PROVIDER = "DIGITALOCEAN"
 
@@ -62,6 +67,26 @@ PLAN_IDS: tuple[str, ...] = (
     PLAN_BAD_PRICE_ID,
     PLAN_NO_DISPLAY_NAME_ID,
 )
+
+# v1.2 plan changes (SPEC section 15). Every active plan's providerSizeSlug is a size
+# of the fake DigitalOcean's catalogue with the same disk (diskGb == the size's disk),
+# and Basic, Standard, Mini, CPU and Business all have MONTHLY and YEARLY prices, so
+# any of them can move to any other: Basic -> Standard grows the disk (25 -> 50 GB).
+
+PLAN_MINI_ID = "a1000000-0000-4000-8000-000000000007"
+""""Mini 512MB" (s-1vcpu-512mb-10gb, 10 GB): MONTHLY 60000, YEARLY 600000, no promos.
+Less disk than Basic: Basic -> Mini is refused (DISK_TOO_SMALL)."""
+
+PLAN_CPU_ID = "a1000000-0000-4000-8000-000000000008"
+""""CPU 2 vCPU 4GB" (c-2, 25 GB): MONTHLY 250000, YEARLY 2500000, no promos. The same
+disk as Basic with more CPU and RAM: Basic -> CPU is a CPU/RAM-only resize (disk false)."""
+
+PLAN_BUSINESS_ID = "a1000000-0000-4000-8000-000000000009"
+""""Business 8GB" (s-4vcpu-8gb, 160 GB): MONTHLY 500000, YEARLY 5000000, no promos.
+The fake DigitalOcean does not offer s-4vcpu-8gb in blr1 (SIZE_NOT_IN_REGION there)."""
+
+#: The plans added for plan changes; not in PLAN_IDS, whose six plans tests count.
+RESIZE_PLAN_IDS: tuple[str, ...] = (PLAN_MINI_ID, PLAN_CPU_ID, PLAN_BUSINESS_ID)
 
 # -------------------------------------------------------------------------- images
 
@@ -120,132 +145,7 @@ COUPON_CODES: tuple[str, ...] = (
 )
 
 
-# -------------------------------------------------------------------- wire shapes
-
-
-class PricingJson(TypedDict):
-    id: str
-    duration: Duration
-    price: int | float  # float only for the deliberately odd Pro / bad-price plans
-    cost: int | float
-    isActive: bool
-
-
-class PromoJson(TypedDict):
-    id: str
-    name: str
-    discountType: DiscountType
-    discountValue: int
-    startDate: str
-    endDate: str
-    isActive: bool
-
-
-class PlanJson(TypedDict):
-    id: str
-    name: str
-    displayName: str | None
-    description: str | None
-    cpu: int
-    memoryMb: int
-    diskGb: int
-    bandwidthTb: int | float
-    provider: str
-    providerSizeSlug: str
-    isActive: bool
-    allowedImageIds: list[str]
-    pricings: list[PricingJson]
-    promos: list[PromoJson]
-
-
-class ImageJson(TypedDict):
-    id: str
-    provider: str
-    providerSlug: str
-    displayName: str
-    description: str | None
-    category: ImageCategory
-    version: str
-    isActive: bool
-
-
-@dataclass(frozen=True)
-class Coupon:
-    """A coupon's rules. Internal only: the wire shows code/name/discountType/discountValue."""
-
-    code: str
-    name: str
-    discount_type: DiscountType
-    discount_value: int
-    is_active: bool = True
-    start: datetime | None = None  # None: no lower bound
-    end: datetime | None = None  # None: never expires
-    usage_limit: int | None = None  # None: unlimited
-    used_count: int = 0
-    min_amount: int = 0
-    max_discount: int | None = None  # cap for PERCENT coupons
-    plan_ids: frozenset[str] | None = None  # None: every plan
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """Everything one app instance serves; coupons are keyed by UPPER-CASE code."""
-
-    plans: dict[str, PlanJson] = field(default_factory=dict)
-    images: dict[str, ImageJson] = field(default_factory=dict)
-    coupons: dict[str, Coupon] = field(default_factory=dict)
-
-
 # ------------------------------------------------------------------------ builders
-
-
-def iso_utc(moment: datetime) -> str:
-    """Format like the real service: second precision, 'Z' suffix."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# Pricing ids are derived rather than hand-written: stable across runs and unique per
-# (plan, duration), without twelve more constants nobody imports.
-_PRICING_NAMESPACE = uuid.UUID("c3000000-0000-4000-8000-000000000000")
-
-
-def _pricing(
-    plan_id: str,
-    duration: Duration,
-    price: int | float,
-    cost: int | float,
-    *,
-    is_active: bool = True,
-) -> PricingJson:
-    pricing_id = str(uuid.uuid5(_PRICING_NAMESPACE, f"{plan_id}:{duration}"))
-    return {
-        "id": pricing_id,
-        "duration": duration,
-        "price": price,
-        "cost": cost,
-        "isActive": is_active,
-    }
-
-
-def _promo(
-    promo_id: str,
-    name: str,
-    discount_type: DiscountType,
-    value: int,
-    start: datetime,
-    end: datetime,
-    *,
-    is_active: bool = True,
-) -> PromoJson:
-    return {
-        "id": promo_id,
-        "name": name,
-        "discountType": discount_type,
-        "discountValue": value,
-        "startDate": iso_utc(start),
-        "endDate": iso_utc(end),
-        "isActive": is_active,
-    }
 
 
 # Basic, Standard and Pro allow the inactive image on purpose (see IMAGE_INACTIVE_ID).
@@ -265,11 +165,12 @@ def _plan(
 ) -> PlanJson:
     """``size`` is (providerSizeSlug, cpu, memoryMb, diskGb, bandwidthTb)."""
     slug, cpu, memory_mb, disk_gb, bandwidth_tb = size
+    memory = f"{memory_mb // 1024} GB" if memory_mb >= 1024 else f"{memory_mb} MB"
     return {
         "id": plan_id,
         "name": name,
         "displayName": display_name,
-        "description": f"{cpu} vCPU, {memory_mb // 1024} GB RAM, {disk_gb} GB SSD",
+        "description": f"{cpu} vCPU, {memory} RAM, {disk_gb} GB SSD",
         "cpu": cpu,
         "memoryMb": memory_mb,
         "diskGb": disk_gb,
@@ -292,13 +193,13 @@ def _build_plans(now: datetime) -> list[PlanJson]:
         "Basic 1GB",
         ("s-1vcpu-1gb", 1, 1024, 25, 1),
         [
-            _pricing(PLAN_BASIC_ID, "MONTHLY", 100000, 60000),
-            _pricing(PLAN_BASIC_ID, "YEARLY", 1000000, 720000),
+            pricing(PLAN_BASIC_ID, "MONTHLY", 100000, 60000),
+            pricing(PLAN_BASIC_ID, "YEARLY", 1000000, 720000),
         ],
         [
-            _promo(PROMO_BASIC_PERCENT_ID, "Diskon 10%", "PERCENT", 10, started, ends),
-            _promo(PROMO_BASIC_EXPIRED_ID, "Flash sale (ended)", "PERCENT", 50, long_ago, ended),
-            _promo(
+            promo(PROMO_BASIC_PERCENT_ID, "Diskon 10%", "PERCENT", 10, started, ends),
+            promo(PROMO_BASIC_EXPIRED_ID, "Flash sale (ended)", "PERCENT", 50, long_ago, ended),
+            promo(
                 PROMO_BASIC_INACTIVE_ID,
                 "Disabled promo",
                 "PERCENT",
@@ -315,12 +216,12 @@ def _build_plans(now: datetime) -> list[PlanJson]:
         "Standard 2GB",
         ("s-1vcpu-2gb", 1, 2048, 50, 2),
         [
-            _pricing(PLAN_STANDARD_ID, "MONTHLY", 200000, 120000),
-            _pricing(PLAN_STANDARD_ID, "YEARLY", 2000000, 1440000),
+            pricing(PLAN_STANDARD_ID, "MONTHLY", 200000, 120000),
+            pricing(PLAN_STANDARD_ID, "YEARLY", 2000000, 1440000),
         ],
         [
-            _promo(PROMO_STANDARD_PERCENT_ID, "Hemat 5%", "PERCENT", 5, started, ends),
-            _promo(PROMO_STANDARD_FIXED_ID, "Potongan 15rb", "FIXED", 15000, started, ends),
+            promo(PROMO_STANDARD_PERCENT_ID, "Hemat 5%", "PERCENT", 5, started, ends),
+            promo(PROMO_STANDARD_FIXED_ID, "Potongan 15rb", "FIXED", 15000, started, ends),
         ],
     )
     pro = _plan(
@@ -330,8 +231,8 @@ def _build_plans(now: datetime) -> list[PlanJson]:
         ("s-2vcpu-4gb", 2, 4096, 80, 4),
         [
             # Floats on purpose: some catalog builds serialise DECIMAL columns this way.
-            _pricing(PLAN_PRO_ID, "MONTHLY", 350000.0, 240000.0),
-            _pricing(PLAN_PRO_ID, "YEARLY", 3500000.0, 2880000.0, is_active=False),
+            pricing(PLAN_PRO_ID, "MONTHLY", 350000.0, 240000.0),
+            pricing(PLAN_PRO_ID, "YEARLY", 3500000.0, 2880000.0, is_active=False),
         ],
         [],
     )
@@ -340,7 +241,7 @@ def _build_plans(now: datetime) -> list[PlanJson]:
         "legacy-1gb",
         "Legacy 1GB (discontinued)",
         ("s-1vcpu-1gb", 1, 1024, 25, 1),
-        [_pricing(PLAN_INACTIVE_ID, "MONTHLY", 80000, 60000)],
+        [pricing(PLAN_INACTIVE_ID, "MONTHLY", 80000, 60000)],
         [],
         is_active=False,
     )
@@ -349,7 +250,7 @@ def _build_plans(now: datetime) -> list[PlanJson]:
         "bad-price-1gb",
         "Bad Price 1GB",
         ("s-1vcpu-1gb", 1, 1024, 25, 1),
-        [_pricing(PLAN_BAD_PRICE_ID, "MONTHLY", 100000.5, 60000)],
+        [pricing(PLAN_BAD_PRICE_ID, "MONTHLY", 100000.5, 60000)],
         [],
         allowed_images=[IMAGE_UBUNTU_ID, IMAGE_DEBIAN_ID],
     )
@@ -358,11 +259,40 @@ def _build_plans(now: datetime) -> list[PlanJson]:
         "nodisplay-plan",
         None,
         ("s-1vcpu-1gb", 1, 1024, 25, 1),
-        [_pricing(PLAN_NO_DISPLAY_NAME_ID, "MONTHLY", 90000, 60000)],
+        [pricing(PLAN_NO_DISPLAY_NAME_ID, "MONTHLY", 90000, 60000)],
         [],
         allowed_images=[IMAGE_UBUNTU_ID, IMAGE_DEBIAN_ID],
     )
-    return [basic, standard, pro, inactive, bad_price, no_display_name]
+    return [basic, standard, pro, inactive, bad_price, no_display_name, *_resize_plans()]
+
+
+def _resize_plans() -> list[PlanJson]:
+    """The plans of RESIZE_PLAN_IDS: MONTHLY and YEARLY (10 months' price) like Basic."""
+    sizes = [
+        (PLAN_MINI_ID, "mini-512mb", "Mini 512MB", ("s-1vcpu-512mb-10gb", 1, 512, 10, 0.5), 60000),
+        (PLAN_CPU_ID, "cpu-2vcpu-4gb", "CPU 2 vCPU 4GB", ("c-2", 2, 4096, 25, 4), 250000),
+        (
+            PLAN_BUSINESS_ID,
+            "business-8gb",
+            "Business 8GB",
+            ("s-4vcpu-8gb", 4, 8192, 160, 5),
+            500000,
+        ),
+    ]
+    return [
+        _plan(
+            plan_id,
+            name,
+            display_name,
+            size,
+            [
+                pricing(plan_id, "MONTHLY", monthly, monthly * 6 // 10),
+                pricing(plan_id, "YEARLY", monthly * 10, monthly * 72 // 10),
+            ],
+            [],
+        )
+        for plan_id, name, display_name, size, monthly in sizes
+    ]
 
 
 def _image(

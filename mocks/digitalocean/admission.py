@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 REQUEST_LOG_SIZE = 20_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs on every request
 class Caller:
     """Who sent a /v2 request. ``account`` is None when the token is missing or not accepted."""
 
