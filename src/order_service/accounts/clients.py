@@ -141,14 +141,21 @@ class AccountClients:
     async def find_everywhere(self, order_id: uuid.UUID) -> list[tuple[uuid.UUID, Droplet]]:
         """The droplets tagged with the order in every usable account (SPEC section 7: ask
         DO before every create; a database that lost the task's account must not buy
-        a second droplet elsewhere). Each account's look-ups are coalesced."""
+        a second droplet elsewhere). Each account's look-ups are coalesced. An account
+        that refuses its token is left out (and marked UNHEALTHY by its client)."""
         accounts = await self.usable()
-        answers = await asyncio.gather(*(a.existing.find(order_id) for a in accounts))
-        return [
-            (account.account_id, droplet)
-            for account, droplets in zip(accounts, answers, strict=True)
-            for droplet in droplets
-        ]
+        answers = await asyncio.gather(
+            *(a.existing.find(order_id) for a in accounts), return_exceptions=True
+        )
+        found = []
+        for account, answer in zip(accounts, answers, strict=True):
+            if isinstance(answer, DigitalOceanAccountError):
+                logger.warning("DO account %s left out of a look-up: %s", account.name, answer)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            found.extend((account.account_id, droplet) for droplet in answer)
+        return found
 
     def budget_left(self, account_id: uuid.UUID) -> float:
         """Requests the account may still send this minute, as this process last saw it."""
@@ -161,14 +168,29 @@ class AccountClients:
             used = max(used, entry.budget.shared_minute_used)
         return float(per_minute - used)
 
-    async def trouble(self, account_id: uuid.UUID, error: DigitalOceanAccountError) -> None:
-        """Write what an account error says about the account before acting on it."""
+    async def trouble(
+        self, account: AccountClient | uuid.UUID, error: DigitalOceanAccountError
+    ) -> bool:
+        """Write what an account error says about the account before acting on it.
+
+        True when the error is stale - the request went with a token the account no
+        longer has (ops gave it a new one meanwhile) - so the caller tries again now
+        instead of waiting."""
+        account_id = account.account_id if isinstance(account, AccountClient) else account
         if isinstance(error, DigitalOceanAccountFullError):
             await self.states.full(account_id, error.message)
         elif isinstance(error, DigitalOceanNotConfiguredError):
             await self.states.not_configured(account_id, error.message)
         elif isinstance(error, DigitalOceanAuthError):
-            await self.states.refused(account_id, error.message)
+            if not isinstance(account, AccountClient):
+                await self.states.refused(account_id, error.message)
+                return False
+            self.forget(account_id)
+            current = await self.states.refused(
+                account_id, error.message, token_key=account.token_key
+            )
+            return not current
+        return False
 
     def forget(self, account_id: uuid.UUID) -> None:
         """Read the account's row again on next use (its token changed here)."""
@@ -245,7 +267,7 @@ class AccountClients:
             budget=budget,
             transport=self._transport,
             on_response=metrics.do_response_recorder(name),
-            on_account_error=lambda error: self._on_account_error(account_id, error),
+            on_account_error=lambda error: self._on_account_error(entry, error),
         )
         entry = AccountClient(
             account_id=account_id,
@@ -261,15 +283,15 @@ class AccountClients:
             self._listener.start()
         return entry
 
-    def _on_account_error(self, account_id: uuid.UUID, error: DigitalOceanAccountError) -> None:
+    def _on_account_error(self, entry: AccountClient, error: DigitalOceanAccountError) -> None:
         # From any call of the client (provisioning, actions, checks): a refused token
         # is written at once; callers that act on it (placement) await `trouble` too.
         if isinstance(error, DigitalOceanAuthError) and not isinstance(
             error, DigitalOceanNotConfiguredError
         ):
-            self._spawn(self.states.refused(account_id, error.message))
+            self._spawn(self.trouble(entry, error))
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[object]) -> None:
         async def run() -> None:
             try:
                 await work
@@ -294,5 +316,5 @@ class OneClient:
     async def get(self, account_id: uuid.UUID | None) -> OneClient._Entry:
         return self._entry
 
-    async def trouble(self, account_id: uuid.UUID, error: DigitalOceanAccountError) -> None:
-        return None
+    async def trouble(self, account: object, error: DigitalOceanAccountError) -> bool:
+        return False

@@ -33,6 +33,8 @@ accounts_t = DoAccount.__table__
 tasks_t = ProvisioningTask.__table__
 actions_t = ServerAction.__table__
 UNFINISHED_TASKS = (TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value)
+#: `refused(token_key=ANY_TOKEN)`: whatever token the account has now was refused.
+ANY_TOKEN = object()
 
 
 class AccountStates:
@@ -51,10 +53,16 @@ class AccountStates:
     def session(self) -> AsyncSession:
         return self._sessionmaker()
 
-    async def refused(self, account_id: uuid.UUID, message: str) -> None:
-        """DO refused the token (401) or a request (403): UNHEALTHY, its event once."""
+    async def refused(
+        self, account_id: uuid.UUID, message: str, *, token_key: object = ANY_TOKEN
+    ) -> bool:
+        """DO refused the token (401) or a request (403): UNHEALTHY, its event once.
+
+        `token_key` is the encrypted token the refused request was sent with: when
+        the account has another token by now (a PATCH in some process), the refusal
+        is stale and nothing is written (False: try again with the new token)."""
         async with self._sessionmaker() as session, session.begin():
-            await record_refusal(session, account_id, message)
+            return await record_refusal(session, account_id, message, token_key=token_key)
 
     async def checked(self, account_id: uuid.UUID, answer: Account) -> None:
         """`GET /v2/account` answered: the live limit, HEALTHY (its event when it was not)."""
@@ -115,16 +123,21 @@ class AccountStates:
             )
 
 
-async def record_refusal(session: AsyncSession, account_id: uuid.UUID, message: str) -> None:
+async def record_refusal(
+    session: AsyncSession, account_id: uuid.UUID, message: str, *, token_key: object = ANY_TOKEN
+) -> bool:
     row = await _lock(session, account_id)
     if row is None:
-        return
+        return False
+    if token_key is not ANY_TOKEN and row["token_encrypted"] != token_key:
+        return False  # sent with a token the account no longer has
     after = await _set(
         session, account_id, health=AccountHealth.UNHEALTHY.value, last_error=message
     )
     if row["health"] != AccountHealth.UNHEALTHY.value:
         logger.warning("DO account %s is UNHEALTHY: %s", row["name"], message)
         await _event(session, "do_account.unhealthy", after)
+    return True
 
 
 async def record_check(session: AsyncSession, account_id: uuid.UUID, answer: Account) -> None:

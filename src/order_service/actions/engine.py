@@ -35,6 +35,7 @@ from typing import Any, Final, NoReturn, Protocol
 
 from sqlalchemy import RowMapping
 
+from order_service.accounts.models import DEFAULT_ACCOUNT_ID
 from order_service.actions.store import ActionStore, DropletRef
 from order_service.actions.writer import SYSTEM
 from order_service.db import utcnow
@@ -154,7 +155,7 @@ class DropletClients(Protocol):
 
     async def get(self, account_id: uuid.UUID | None) -> _AccountClient: ...
 
-    async def trouble(self, account_id: uuid.UUID, error: DigitalOceanAccountError) -> None: ...
+    async def trouble(self, account: Any, error: DigitalOceanAccountError) -> bool: ...
 
 
 class ActionEngine:
@@ -206,6 +207,7 @@ class _Run:
         self.store = engine._store
         self.accounts = engine._accounts
         self.client: DigitalOceanClient = None  # type: ignore[assignment]  # set by start()
+        self.account: Any = None
         self.config = engine._config
         self.sleep = engine._sleep
         self.row = row
@@ -232,10 +234,7 @@ class _Run:
                 status = self.droplet.droplet_status
                 await self.finish(ActionStatus.COMPLETED, droplet_status=status)
             await self.fail(ACTION_FAILED, "The order has no droplet")
-        try:
-            self.client = (await self.accounts.get(self.droplet.account_id)).client
-        except DigitalOceanAccountError as exc:
-            await self.wait_for_account(exc)
+        await self.use_account()
         while True:
             await self.check_deadline()
             try:
@@ -248,6 +247,7 @@ class _Run:
                 await self.postpone()
             except DigitalOceanAccountError as exc:
                 await self.wait_for_account(exc)
+                await self.use_account()
             except DigitalOceanNotFoundError:
                 if self.type is ActionType.DESTROY:
                     await self.finish(ActionStatus.COMPLETED, droplet_status=DESTROYED)
@@ -397,11 +397,23 @@ class _Run:
                 self.log("done by DO's word, though past the deadline")
                 await self.finish(ActionStatus.COMPLETED, droplet_status=droplet.status)
 
-    async def wait_for_account(self, error: DigitalOceanAccountError) -> NoReturn:
+    async def use_account(self) -> None:
+        """The client of the droplet's own account (its token, its budget)."""
+        while True:
+            try:
+                self.account = await self.accounts.get(self.droplet.account_id)
+                self.client = self.account.client
+                return
+            except DigitalOceanAccountError as exc:
+                await self.wait_for_account(exc)
+
+    async def wait_for_account(self, error: DigitalOceanAccountError) -> None:
         """The droplet's account cannot be asked (its token refused): the action waits
-        and resumes when the account is healthy again (accounts/health.py)."""
-        if self.droplet.account_id is not None:
-            await self.accounts.trouble(self.droplet.account_id, error)
+        and resumes when the account is healthy again (accounts/health.py). Returns
+        only when the refusal was stale (the account has a new token: try again)."""
+        target = self.account or self.droplet.account_id or DEFAULT_ACCOUNT_ID
+        if await self.accounts.trouble(target, error):
+            return
         delay = timedelta(seconds=max(self.config.poll_interval_s, ACCOUNT_RETRY_S))
         await self.store.postpone(self.id, {"next_attempt_at": utcnow() + delay})
         self.log("the droplet's account cannot be used; waiting: %s", error.message)

@@ -73,8 +73,8 @@ class DropletCreation:
         raise NotImplementedError
 
     async def _wait_for_account(
-        self, work: Work, error: DigitalOceanAccountError
-    ) -> NoReturn:  # pragma: no cover - the provisioner's
+        self, work: Work, error: DigitalOceanAccountError, account: Any = None
+    ) -> None:  # pragma: no cover - the provisioner's
         raise NotImplementedError
 
     # ------------------------------------------------------------ a retry's droplet
@@ -92,7 +92,7 @@ class DropletCreation:
         old_id = work.droplet_id or 0
         destroyed = work.droplet_status in GONE
         droplet: Droplet | None = None
-        if not destroyed:
+        while not destroyed:
             account = await self._client_of(work)
             try:
                 droplet = await account.client.get_droplet(old_id)
@@ -110,8 +110,9 @@ class DropletCreation:
                             f"Droplet {old_id} still exists after DELETE; retry later",
                         )
                     droplet, destroyed = None, True
+                break
             except DigitalOceanAccountError as exc:
-                await self._wait_for_account(work, exc)
+                await self._wait_for_account(work, exc, account)  # returns: try again now
             except DigitalOceanPermanentError as exc:
                 await self._fail(work, PROVISIONING_FAILED, exc.message)
             except DigitalOceanUnavailableError as exc:
@@ -158,6 +159,7 @@ class DropletCreation:
             if await self._adopt(work):
                 return
             assert work.account_id is not None
+            account: Any = work.account_id  # the entry, once the client is had
             try:
                 account = await self._accounts.get(work.account_id)
                 now = utcnow()
@@ -173,10 +175,12 @@ class DropletCreation:
                 )
             except DigitalOceanAccountError as exc:
                 # Full, or its token refused (or unreadable): nothing was made there.
-                # Write what it says of the account, give the slot back, place again.
+                # Write what it says of the account, give the slot back, place again
+                # (unless the token was stale: then the same slot, with the new token).
                 refusals += 1
                 self._log(work, "the account refused the create: %s", exc.message)
-                await self._accounts.trouble(work.account_id, exc)
+                if await self._accounts.trouble(account, exc) and refusals < ACCOUNT_REFUSAL_LIMIT:
+                    continue
                 await self._store.release_slot(work.id)
                 work.account_id = None
                 if refusals >= ACCOUNT_REFUSAL_LIMIT:
@@ -279,10 +283,11 @@ class DropletCreation:
         )
 
     async def _client_of(self, work: Work) -> Any:
-        try:
-            return await self._accounts.get(work.account_id)
-        except DigitalOceanAccountError as exc:
-            await self._wait_for_account(work, exc)
+        while True:
+            try:
+                return await self._accounts.get(work.account_id)
+            except DigitalOceanAccountError as exc:
+                await self._wait_for_account(work, exc)
 
     def _backoff(self, failures: int) -> float:
         ceiling = min(

@@ -31,6 +31,7 @@ from sqlalchemy import RowMapping
 
 from order_service import metrics
 from order_service.accounts.clients import AccountClients
+from order_service.accounts.models import DEFAULT_ACCOUNT_ID
 from order_service.db import utcnow
 from order_service.engine import WorkRunner, wakeup
 from order_service.provisioning.creation import (
@@ -136,7 +137,8 @@ class Provisioner(DropletCreation):
         try:
             droplet = await account.watcher.observe(work.droplet_id, work.cohort)
         except DigitalOceanAccountError as exc:
-            await self._wait_for_account(work, exc)
+            await self._wait_for_account(work, exc, account)
+            return  # the refusal was stale (a new token): look again now
         except DigitalOceanPermanentError as exc:
             if overdue:
                 await self._timeout(work)
@@ -259,12 +261,15 @@ class Provisioner(DropletCreation):
         )
         raise Finished
 
-    async def _wait_for_account(self, work: Work, error: DigitalOceanAccountError) -> NoReturn:
+    async def _wait_for_account(
+        self, work: Work, error: DigitalOceanAccountError, account: Any = None
+    ) -> None:
         """The droplet's account cannot be asked now (its token refused, or none): the
         task waits - past its deadline too, since only DO can say how the droplet
-        is - and resumes when the account is healthy again (accounts/health.py)."""
-        if work.account_id is not None:
-            await self._accounts.trouble(work.account_id, error)
+        is - and resumes when the account is healthy again (accounts/health.py).
+        Returns only when the refusal was stale (the account has a new token)."""
+        if await self._accounts.trouble(account or work.account_id or DEFAULT_ACCOUNT_ID, error):
+            return
         retry_at = utcnow() + timedelta(seconds=self._config.wait_retry_s)
         await self._store.postpone(work.id, retry_at)
         self._log(work, "account cannot be used, the task waits: %s", error.message)
