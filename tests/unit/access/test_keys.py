@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
 from order_service.access.keys import md5_fingerprint, parse_public_key
+from order_service.access.schemas import EXAMPLE_FINGERPRINT, EXAMPLE_PUBLIC_KEY
 from order_service.errors import InvalidSshKey
 
 SSH_KEYGEN = shutil.which("ssh-keygen")
@@ -112,6 +113,10 @@ def test_the_comment_and_surrounding_blanks_change_nothing() -> None:
     plain = parse_public_key(line)
     assert parse_public_key(f"  {line}   a comment with spaces \r\n") == plain
     assert parse_public_key(line.replace(" ", "\t")) == plain
+
+
+def test_the_documented_example_is_honest() -> None:
+    assert parse_public_key(EXAMPLE_PUBLIC_KEY).fingerprint == EXAMPLE_FINGERPRINT
 
 
 def test_md5_fingerprint_form() -> None:
