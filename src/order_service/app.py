@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service import health, housekeeping
+from order_service.access import router as access_router
 from order_service.accounts import router as accounts_router
 from order_service.accounts.checker import AccountChecker
 from order_service.accounts.clients import AccountClients
@@ -161,6 +162,7 @@ def create_app(
         redoc_url=None,
         openapi_tags=[
             {"name": "orders", "description": "A user's own orders (bearer JWT)"},
+            {"name": "ssh-keys", "description": "A user's own SSH keys (bearer JWT)"},
             {"name": "internal", "description": "Operators and the ops bot (X-API-Key)"},
             {"name": "health", "description": "Liveness and readiness"},
         ],
@@ -179,6 +181,7 @@ def create_app(
     app.include_router(actions_router.router)
     app.include_router(actions_router.internal_router)
     app.include_router(events_router.router)
+    app.include_router(access_router.router)
     app.include_router(accounts_router.router)
     app.include_router(health.router)
     install_docs(app, title=TITLE)

@@ -4,6 +4,7 @@ Alembic's env.py and the tests import this module; a new domain's models
 module is added here and nowhere else.
 """
 
+from order_service.access import models as access  # noqa: F401
 from order_service.accounts import models as accounts  # noqa: F401
 from order_service.actions import models as actions  # noqa: F401
 from order_service.events import models as events  # noqa: F401

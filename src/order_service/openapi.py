@@ -99,6 +99,17 @@ _ERRORS: dict[type[AppError], tuple[str, dict[str, Any]]] = {
         "the user already has MAX_UNPAID_ORDERS_PER_USER unpaid orders; pay or cancel one",
         {"limit": 10},
     ),
+    InvalidSshKey: (
+        "not an accepted OpenSSH public key (`details.reason` says why), or, on an order, an "
+        "`sshKeyIds` entry that is not one of your keys (`details.sshKeyId`)",
+        {"reason": "an RSA key of 1024 bits is too weak: at least 2048 bits"},
+    ),
+    SshKeyExists: (
+        "you already have this key (same fingerprint); `details.sshKeyId` is the one you have",
+        {"sshKeyId": "d4000000-0000-4000-8000-000000000001"},
+    ),
+    TooManySshKeys: ("you already have 20 SSH keys: delete one first", {"limit": 20}),
+    SshKeyNotFound: ("no key of yours with that id (another user's, or a malformed id, too)", {}),
     CatalogUnavailable: ("catalog-service failed; nothing was written, retry later", {}),
     DatabaseUnavailable: ("the database is unreachable; nothing was changed, retry later", {}),
     # --- v1.2 ---
@@ -106,17 +117,6 @@ _ERRORS: dict[type[AppError], tuple[str, dict[str, Any]]] = {
         "the region is not offered for the plan (see GET /api/v1/regions?planId=)",
         {"region": "nyc2", "planId": "a1000000-0000-4000-8000-000000000001"},
     ),
-    InvalidSshKey: (
-        "not an accepted OpenSSH public key (ed25519, ecdsa, RSA of 2048+ bits), or an "
-        "`sshKeyIds` entry that is not one of the caller's keys",
-        {"reason": "an RSA key needs at least 2048 bits"},
-    ),
-    SshKeyExists: (
-        "the caller already has this key (`details.sshKeyId`)",
-        {"sshKeyId": "f6000000-0000-4000-8000-000000000001"},
-    ),
-    TooManySshKeys: ("the caller already has 20 SSH keys", {"limit": 20}),
-    SshKeyNotFound: ("no SSH key of the caller's with that id (a malformed id too)", {}),
     CredentialsExpired: ("the first-access password was erased after CREDENTIALS_TTL", {}),
     PlanChangePending: (
         "the order has an unpaid or running plan change (`details.planChangeId`)",
@@ -161,6 +161,11 @@ _EXAMPLE_ERRORS: dict[type[AppError], dict[str, Any]] = {
         "message": "Order is PROVISIONING; payment status can only change while PENDING_PAYMENT",
         "details": {"currentStatus": "PROVISIONING"},
     },
+    InvalidSshKey: {
+        "message": "Not an accepted SSH public key: an RSA key of 1024 bits is too weak: "
+        "at least 2048 bits"
+    },
+    TooManySshKeys: {"message": "You already have 20 SSH keys: delete one first"},
     CatalogUnavailable: {
         "details": {
             "reason": "GET /api/v1/catalog/plans/a1000000-0000-4000-8000-000000000001 timed out"

@@ -3,9 +3,10 @@
 The routes come from `app.routes` (FastAPI's APIRoutes), not from a list kept
 by hand, and each is classified by its path:
 
-- user (`/api/v1/orders…`): no, garbage, expired or foreign-signed JWT → 401
-  UNAUTHORIZED; another user's JWT on an existing order → 403
-  ORDER_ACCESS_DENIED, and the order is left as it was;
+- user (`/api/v1/orders…`, `/api/v1/ssh-keys…`): no, garbage, expired or
+  foreign-signed JWT → 401 UNAUTHORIZED; another user's JWT on an existing
+  order → 403 ORDER_ACCESS_DENIED, on an existing SSH key → 404
+  SSH_KEY_NOT_FOUND, and the order or key is left as it was;
 - internal (`/api/v1/internal/…`): no key, a wrong key, or a user's JWT instead → 401;
 - public (health, metrics, docs, OpenAPI): answered without credentials.
 
@@ -22,6 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -29,6 +32,7 @@ from tests.conftest import API_KEY, auth, make_settings, make_token
 from tests.helpers import assert_error, create_order
 
 USER_PREFIX = "/api/v1/orders"
+SSH_KEYS_PREFIX = "/api/v1/ssh-keys"
 INTERNAL_PREFIX = "/api/v1/internal/"
 PUBLIC = {
     ("GET", "/api/v1/health"),
@@ -43,6 +47,12 @@ PUBLIC = {
 # The authorization checks must hold whatever the body; a valid one makes sure
 # a route cannot pass this test by failing validation before it checks who calls.
 NO_BODY: tuple[str, Any] = ("", None)
+PUBLIC_KEY = (
+    ed25519.Ed25519PrivateKey.generate()
+    .public_key()
+    .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    .decode()
+)
 REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
     # user routes
     ("POST", "/api/v1/orders"): (
@@ -64,6 +74,10 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
     ("POST", "/api/v1/orders/{order_id}/actions"): ("", {"type": "REBOOT"}),
     ("GET", "/api/v1/orders/{order_id}/actions"): ("?page=1&limit=10", None),
     ("GET", "/api/v1/orders/{order_id}/actions/{action_id}"): NO_BODY,
+    ("POST", "/api/v1/ssh-keys"): ("", {"name": "matrix", "publicKey": PUBLIC_KEY}),
+    ("GET", "/api/v1/ssh-keys"): ("?page=1&limit=10", None),
+    ("GET", "/api/v1/ssh-keys/{ssh_key_id}"): NO_BODY,
+    ("DELETE", "/api/v1/ssh-keys/{ssh_key_id}"): NO_BODY,
     # internal routes
     ("GET", "/api/v1/internal/orders"): ("?page=1&limit=10", None),
     ("GET", "/api/v1/internal/orders/{order_id}"): NO_BODY,
@@ -126,26 +140,33 @@ def _route_table() -> list[tuple[str, str]]:
 
 
 ROUTES = _route_table()
-USER_ROUTES = [r for r in ROUTES if r[1] == USER_PREFIX or r[1].startswith(USER_PREFIX + "/")]
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+USER_ROUTES = [r for r in ROUTES if _under(r[1], USER_PREFIX) or _under(r[1], SSH_KEYS_PREFIX)]
 INTERNAL_ROUTES = [r for r in ROUTES if r[1].startswith(INTERNAL_PREFIX)]
 ORDER_ROUTES = [r for r in USER_ROUTES if "{order_id}" in r[1]]
+SSH_KEY_ROUTES = [r for r in USER_ROUTES if "{ssh_key_id}" in r[1]]
 
 
 def route_id(route: tuple[str, str]) -> str:
     return f"{route[0]} {route[1]}"
 
 
-def request_for(route: tuple[str, str], order_id: str | None = None) -> tuple[str, Any]:
+def request_for(route: tuple[str, str], order_id: str | None = None, **ids: str) -> tuple[str, Any]:
     """(URL, JSON body) of the route's REQUESTS entry, path ids filled in."""
     method, template = route
     assert route in REQUESTS, f"add an entry for {method} {template} to REQUESTS"
     query, body = REQUESTS[route]
+    if order_id is not None:
+        ids["order_id"] = order_id
 
     def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name == "order_id" and order_id is not None:
-            return order_id
-        return str(uuid.uuid4())  # another id of the route: any UUID will do
+        # An id the caller did not give: any UUID will do.
+        return ids.get(match.group(1)) or str(uuid.uuid4())
 
     return re.sub(r"\{(\w+)\}", fill, template) + query, body
 
@@ -216,6 +237,22 @@ async def test_another_users_order_is_403_and_left_unchanged(
     assert_error(response, 403, "ORDER_ACCESS_DENIED")
     after = (await client.get(f"/api/v1/orders/{order['id']}", headers=auth("owner"))).json()
     assert after == before
+
+
+@pytest.mark.parametrize("route", SSH_KEY_ROUTES, ids=route_id)
+async def test_another_users_ssh_key_is_404_and_left_unchanged(
+    client: httpx.AsyncClient, route: tuple[str, str]
+) -> None:
+    created = await client.post(
+        SSH_KEYS_PREFIX, json={"name": "mine", "publicKey": PUBLIC_KEY}, headers=auth("owner")
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["data"]
+    url, body = request_for(route, ssh_key_id=key["id"])
+    response = await client.request(route[0], url, json=body, headers=auth("intruder"))
+    assert_error(response, 404, "SSH_KEY_NOT_FOUND")
+    after = await client.get(f"{SSH_KEYS_PREFIX}/{key['id']}", headers=auth("owner"))
+    assert after.json() == {"data": key}
 
 
 # ------------------------------------------------------------------ internal routes

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -165,7 +167,8 @@ def _seed_world(client: TestClient, database_url: str) -> dict[str, list[str]]:
     """Ids for every path parameter, naming real rows in useful states.
 
     Orders: unpaid, provisioning and ACTIVE; on the ACTIVE one a pending
-    renewal and a pending action; a webhook endpoint with a delivery (a ping).
+    renewal and a pending action; a webhook endpoint with a delivery (a ping);
+    two SSH keys of the fuzzing user.
     Each operation is fuzzed with these ids as well as generated ones, so the
     requests get past "not found" into the state rules.
     """
@@ -189,13 +192,30 @@ def _seed_world(client: TestClient, database_url: str) -> dict[str, list[str]]:
     webhook_id = webhook.json()["data"]["id"]
     assert client.post(f"/api/v1/internal/webhooks/{webhook_id}/ping", headers=INTERNAL).is_success
     deliveries = client.get(f"/api/v1/internal/webhooks/{webhook_id}/deliveries", headers=INTERNAL)
+    ssh_keys = [
+        client.post(
+            "/api/v1/ssh-keys",
+            json={"name": f"fuzz {i}", "publicKey": _public_key()},
+            headers=auth(FUZZ_USER),
+        )
+        for i in range(2)
+    ]
+    assert all(key.status_code == 201 for key in ssh_keys), [key.text for key in ssh_keys]
     return {
         "order_id": order_ids,
         "renewal_id": [renewal.json()["data"]["id"]],
         "action_id": [action.json()["data"]["id"]],
         "webhook_id": [webhook_id],
         "delivery_id": [d["id"] for d in deliveries.json()["data"]],
+        "ssh_key_id": [key.json()["data"]["id"] for key in ssh_keys],
     }
+
+
+def _public_key() -> str:
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
 
 
 def _send(client: TestClient, kwargs: dict[str, Any]) -> httpx.Response:
@@ -223,7 +243,14 @@ def _send(client: TestClient, kwargs: dict[str, Any]) -> httpx.Response:
 
 
 _AUTH_HEADERS = {"authorization", "x-api-key"}
-_PATH_PARAMETERS = ("order_id", "renewal_id", "action_id", "webhook_id", "delivery_id")
+_PATH_PARAMETERS = (
+    "order_id",
+    "renewal_id",
+    "action_id",
+    "webhook_id",
+    "delivery_id",
+    "ssh_key_id",
+)
 
 
 def _assert_envelope(response: httpx.Response) -> None:

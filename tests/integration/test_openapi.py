@@ -92,6 +92,10 @@ OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, list[str]]] | None, set[s
         {"401", "404"},
     ),
     ("post", "/api/v1/internal/webhooks/{webhook_id}/ping"): (INTERNAL, {"401", "404"}),
+    ("post", "/api/v1/ssh-keys"): (USER, {"400", "401", "409"}),
+    ("get", "/api/v1/ssh-keys"): (USER, {"400", "401"}),
+    ("get", "/api/v1/ssh-keys/{ssh_key_id}"): (USER, {"401", "404"}),
+    ("delete", "/api/v1/ssh-keys/{ssh_key_id}"): (USER, {"401", "404"}),
     ("get", "/api/v1/health"): (None, set()),
     ("get", "/api/v1/health/ready"): (None, {"503"}),
 }
@@ -226,6 +230,10 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "TOO_MANY_UNPAID_ORDERS",
         "WEBHOOK_NOT_FOUND",
         "DELIVERY_NOT_FOUND",
+        "INVALID_SSH_KEY",
+        "SSH_KEY_EXISTS",
+        "TOO_MANY_SSH_KEYS",
+        "SSH_KEY_NOT_FOUND",
     }
 
 
@@ -277,7 +285,7 @@ def test_security_is_applied_to_the_right_operations(
         assert operation.get("security") == security
     if path.startswith("/api/v1/internal/"):
         assert security == INTERNAL
-    elif path.startswith("/api/v1/orders"):
+    elif path.startswith(("/api/v1/orders", "/api/v1/ssh-keys")):
         assert security == USER
 
 
@@ -292,7 +300,7 @@ def test_idempotency_key_header_is_documented(document: dict[str, Any]) -> None:
 
 
 def test_paging_parameters_are_bounded(document: dict[str, Any]) -> None:
-    for path in ("/api/v1/orders", "/api/v1/internal/orders"):
+    for path in ("/api/v1/orders", "/api/v1/internal/orders", "/api/v1/ssh-keys"):
         parameters = {p["name"]: p for p in document["paths"][path]["get"]["parameters"]}
         assert parameters["page"]["schema"]["minimum"] == 1
         assert parameters["page"]["schema"]["maximum"] == 2**31 - 1
@@ -317,3 +325,23 @@ def test_request_examples_match_the_models(document: dict[str, Any]) -> None:
     for example in payment["requestBody"]["content"]["application/json"]["examples"].values():
         statuses.add(PaymentStatusRequest.model_validate(example["value"]).status)
     assert statuses == {"PAID", "PAYMENT_FAILED"}
+
+
+def test_ssh_key_examples_match_the_models(document: dict[str, Any]) -> None:
+    from order_service.access.keys import parse_public_key
+    from order_service.access.schemas import CreateSshKeyRequest, SshKeyOut
+    from order_service.orders.schemas import DataEnvelope, ListEnvelope
+
+    paths = document["paths"]
+    create = paths["/api/v1/ssh-keys"]["post"]
+    examples = create["requestBody"]["content"]["application/json"]["examples"]
+    assert examples
+    for example in examples.values():
+        parse_public_key(CreateSshKeyRequest.model_validate(example["value"]).public_key)
+    for path, method, status, model in (
+        ("/api/v1/ssh-keys", "post", "201", DataEnvelope[SshKeyOut]),
+        ("/api/v1/ssh-keys", "get", "200", ListEnvelope[SshKeyOut]),
+        ("/api/v1/ssh-keys/{ssh_key_id}", "get", "200", DataEnvelope[SshKeyOut]),
+    ):
+        content = paths[path][method]["responses"][status]["content"]["application/json"]
+        model.model_validate(content["example"])
