@@ -19,6 +19,7 @@ from order_service.accounts import router as accounts_router
 from order_service.accounts.checker import AccountChecker
 from order_service.accounts.clients import AccountClients
 from order_service.accounts.defaults import ensure_default_account
+from order_service.accounts.do_catalog import DoCatalog
 from order_service.actions import router as actions_router
 from order_service.admission import PaymentAdmission
 from order_service.auth import JWTVerifier
@@ -134,6 +135,7 @@ def create_app(
         app.state.account_checker = AccountChecker(
             app.state.accounts, settings.digitalocean_account_check_interval
         )
+        app.state.do_catalog = DoCatalog(app.state.accounts, settings.digitalocean_catalog_ttl)
         transports = Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport)
         background: Background | BackgroundThread = Background()
         if start_provisioner is not False:
