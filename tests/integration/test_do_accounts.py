@@ -370,3 +370,44 @@ async def test_the_token_appears_in_no_log_line_response_or_event(
     assert "fake-do-token" not in caplog.text
     for text in seen:
         assert SECOND_TOKEN not in text
+
+
+async def test_rotate_secrets_moves_every_token_to_the_new_key(
+    service: httpx.AsyncClient,
+    database: Any,
+    engine: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sqlalchemy import select
+
+    from order_service.accounts.models import DoAccount
+    from order_service.cli import main
+    from order_service.secret_box import InvalidToken, SecretBox
+
+    await add_second(service)
+    table = DoAccount.__table__
+    query = select(table.c.token_encrypted).where(table.c.name == "second")
+    async with engine.connect() as connection:
+        before = (await connection.execute(query)).scalar_one()
+    new_key = Fernet.generate_key().decode()
+    for name, value in {
+        "DATABASE_URL": database.url,
+        "INTERNAL_API_KEY": "k",
+        "JWT_ALGORITHM": "HS256",
+        "JWT_SECRET": "s",
+        "SECRETS_KEY": f"{new_key},{SECRETS_KEY}",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    # The command runs its own event loop (asyncio.run), so in a thread of its own.
+    assert await asyncio.to_thread(main, ["rotate-secrets"]) == 0
+
+    assert "do_accounts: 1 secret(s)" in capsys.readouterr().out
+    async with engine.connect() as connection:
+        after = (await connection.execute(query)).scalar_one()
+    assert after != before
+    # The old key can go: the new one alone opens it; the old one alone no longer does.
+    assert SecretBox([new_key.encode()]).decrypt(after) == SECOND_TOKEN
+    with pytest.raises(InvalidToken):
+        SecretBox([SECRETS_KEY.encode()]).decrypt(after)
