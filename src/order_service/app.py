@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -35,7 +36,7 @@ from order_service.db import (
     dispose_when_returned,
 )
 from order_service.docs import install_docs
-from order_service.errors import install_error_handlers
+from order_service.errors import DATABASE_DOWN, install_error_handlers
 from order_service.events import router as events_router
 from order_service.events.retention import purge_old_events
 from order_service.lifecycle import router as lifecycle_router
@@ -128,7 +129,10 @@ def create_app(
         app.state.read_pool = read_pool
         app.state.catalog = catalog
         app.state.idempotency = IdempotencyStore(sessionmaker)
-        await ensure_default_account(sessionmaker)
+        # Best effort: a database down at start-up keeps /ready at 503, not the process
+        # from starting; the account checker puts `default` back once it answers.
+        with contextlib.suppress(*DATABASE_DOWN):
+            await ensure_default_account(sessionmaker)
         # The API's own DO clients (account checks, DO's region and size lists), one
         # budget per account shared with every process; the duties have theirs.
         app.state.accounts = AccountClients(settings, sessionmaker, digitalocean_transport)

@@ -70,14 +70,12 @@ async def start_background(
         if settings.provisioning_enabled:
             from order_service.accounts.checker import AccountChecker
             from order_service.accounts.clients import AccountClients
-            from order_service.accounts.defaults import ensure_default_account
             from order_service.actions.runtime import start_actions
             from order_service.provisioning.runtime import ClosingAccounts, start_provisioner
 
             # One client (and one rate budget) per DO account for every DO side
             # effect of the process; added first, so it is closed after the
             # duties using it.
-            await ensure_default_account(sessionmaker)
             accounts = AccountClients(settings, sessionmaker, transports.digitalocean)
             background.add("digitalocean", ClosingAccounts(accounts))
             checker = AccountChecker(accounts, settings.digitalocean_account_check_interval)

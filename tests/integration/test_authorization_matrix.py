@@ -111,6 +111,12 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
         "/api/v1/internal/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     ): NO_BODY,
     ("POST", "/api/v1/internal/webhooks/{webhook_id}/ping"): NO_BODY,
+    ("POST", "/api/v1/internal/do-accounts"): ("", {"name": "matrix", "token": "matrix-token-0"}),
+    ("GET", "/api/v1/internal/do-accounts"): ("?page=1&limit=10", None),
+    ("GET", "/api/v1/internal/do-accounts/{account_id}"): NO_BODY,
+    ("PATCH", "/api/v1/internal/do-accounts/{account_id}"): ("", {"reserve": 1}),
+    ("DELETE", "/api/v1/internal/do-accounts/{account_id}"): NO_BODY,
+    ("POST", "/api/v1/internal/do-accounts/{account_id}/check"): NO_BODY,
 }
 
 

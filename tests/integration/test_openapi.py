@@ -92,6 +92,18 @@ OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, list[str]]] | None, set[s
         {"401", "404"},
     ),
     ("post", "/api/v1/internal/webhooks/{webhook_id}/ping"): (INTERNAL, {"401", "404"}),
+    ("post", "/api/v1/internal/do-accounts"): (INTERNAL, {"400", "401", "409", "503"}),
+    ("get", "/api/v1/internal/do-accounts"): (INTERNAL, {"400", "401"}),
+    ("get", "/api/v1/internal/do-accounts/{account_id}"): (INTERNAL, {"401", "404"}),
+    ("patch", "/api/v1/internal/do-accounts/{account_id}"): (
+        INTERNAL,
+        {"400", "401", "404", "409", "503"},
+    ),
+    ("delete", "/api/v1/internal/do-accounts/{account_id}"): (
+        INTERNAL,
+        {"400", "401", "404", "409"},
+    ),
+    ("post", "/api/v1/internal/do-accounts/{account_id}/check"): (INTERNAL, {"401", "404"}),
     ("post", "/api/v1/ssh-keys"): (USER, {"400", "401", "409"}),
     ("get", "/api/v1/ssh-keys"): (USER, {"400", "401"}),
     ("get", "/api/v1/ssh-keys/{ssh_key_id}"): (USER, {"401", "404"}),
@@ -234,6 +246,12 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "SSH_KEY_EXISTS",
         "TOO_MANY_SSH_KEYS",
         "SSH_KEY_NOT_FOUND",
+        "INVALID_DO_TOKEN",
+        "DO_ACCOUNT_EXISTS",
+        "DO_ACCOUNT_IN_USE",
+        "DO_ACCOUNT_NOT_FOUND",
+        "SECRETS_KEY_REQUIRED",
+        "DIGITALOCEAN_UNAVAILABLE",
     }
 
 

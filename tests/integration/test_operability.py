@@ -418,14 +418,24 @@ async def test_no_secret_ever_reaches_a_log_line(
                     "/api/v1/internal/orders", headers={"X-API-Key": key[:-1]}
                 )
                 assert_error(response, 401, "UNAUTHORIZED")
-            failed = await wait_terminal(service, second)
+
+            # v1.2 (SPEC §13): the account goes UNHEALTHY and the order waits, never FAILED.
+            async def waiting() -> bool:
+                response = await service.get(f"/api/v1/internal/orders/{second}", headers=INTERNAL)
+                task = response.json()["data"]["provisioningTask"] or {}
+                return task.get("errorCode") == "WAITING_FOR_CAPACITY"
+
+            await eventually(waiting, what="the second order waits for a healthy account")
+            failed = (
+                await service.get(f"/api/v1/internal/orders/{second}", headers=INTERNAL)
+            ).json()["data"]
             await eventually(
                 lambda: any(r.status == 200 for r in hook_receiver.of_type("order.active")),
                 what="order.active delivered",
             )
 
-    assert failed["status"] == "FAILED"
-    assert failed["provisioningTask"]["errorCode"] == "PROVISIONING_FAILED"
+    assert failed["status"] == "PROVISIONING"
+    assert failed["provisioningTask"]["errorCode"] == "WAITING_FOR_CAPACITY"
     assert do_token not in json.dumps(failed)
 
     # The capture saw everything, DEBUG included: the session really was logged.

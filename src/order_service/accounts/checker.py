@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from order_service import metrics
 from order_service.accounts.clients import AccountClients
+from order_service.accounts.defaults import ensure_default_account
 from order_service.accounts.models import DoAccount
 from order_service.accounts.placement import Usage, free_slots, usage_of
 from order_service.db import utcnow
@@ -61,6 +62,7 @@ class AccountChecker:
     async def _loop(self) -> None:
         while True:
             try:
+                await ensure_default_account(self._states.sessionmaker)
                 for account_id in await self._states.claim_due_checks(self._interval):
                     await self.check(account_id)
                 await self.refresh_metrics()

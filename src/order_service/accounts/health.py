@@ -46,6 +46,7 @@ class AccountStates:
         retry_unknown: timedelta = timedelta(seconds=30),
     ) -> None:
         self._sessionmaker = sessionmaker
+        self.sessionmaker = sessionmaker
         # A failed check of an account whose limit is still unknown is tried again this
         # soon, not a whole check interval later: its paid orders wait for it.
         self._retry_unknown = retry_unknown
