@@ -157,11 +157,9 @@ def _rotate_secrets(args: argparse.Namespace) -> int:
 
 
 def _openapi(args: argparse.Namespace) -> int:
-    import json
+    from order_service.openapi_export import openapi_document, serialize
 
-    from order_service.openapi import openapi_document
-
-    _write(json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n", args.output)
+    _write(serialize(openapi_document()), args.output)
     return 0
 
 
