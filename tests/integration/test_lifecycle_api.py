@@ -213,11 +213,13 @@ async def test_termination_cancels_the_open_renewal_and_pending_user_actions(
     assert listed.json()["data"][0]["status"] == "CANCELED"
     actions = await actions_of(app, order["id"])
     assert [(a["type"], a["status"], a["error_code"]) for a in actions] == [
-        ("REBOOT", "FAILED", "SUPERSEDED"),
+        ("REBOOT", "CANCELED", "SUPERSEDED"),
         ("DESTROY", "PENDING", None),
     ]
     types = await event_types(app, order["id"])
     assert "renewal.canceled" in types and "order.terminated" in types
+    # The REBOOT never reached DO: canceled, not failed (SPEC section 3).
+    assert "action.canceled" in types and "action.failed" not in types
     # Terminated is final: no renewal, no cancel.
     assert_error(await new_renewal(client, order["id"]), 409, "ORDER_STATUS_CONFLICT")
     assert_error(await cancel(client, order["id"]), 409, "ORDER_STATUS_CONFLICT")
