@@ -186,7 +186,7 @@ def _storm_table(result: dict[str, Any], label: str = "") -> list[str]:
         "process is the last one, killed once every payment was answered. In a split storm the "
         "probed process serves reads only (`PROVISIONING_ENABLED=false`, `LIFECYCLE_ENABLED="
         "false`, no payments sent to it) and the other takes every payment and runs the duties, "
-        'as the README\'s "Reads during a storm" deploys it. The busiest rolling '
+        'as docs/operations.md\'s "Reads during a storm" deploys it. The busiest rolling '
         "minute is the most requests the fake counted (429s included) between two samples of its "
         "counter at most 60 s apart (sampled every "
         f"{first.get('sample_interval_s', 0.25):g} s; in brackets the most any 60 s window can "

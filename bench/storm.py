@@ -37,7 +37,7 @@ DO_PER_MINUTE = 250  # what the fake enforces, like DO
 BUDGET_PER_MINUTE = 225  # the service's default budget (DIGITALOCEAN_RATE_PER_MINUTE)
 BUDGET_SKEW_S = 2.0  # RateBudget counts a send for 60 s + this skew
 PROBE_RATE = 50.0
-# The probed process of a split storm: reads only (README, "Reads during a storm").
+# The probed process of a split storm: reads only (docs/operations.md, "Reads during a storm").
 READER_ENV = {"PROVISIONING_ENABLED": "false", "LIFECYCLE_ENABLED": "false"}
 IDLE_S = 6.0
 SAMPLE_S = 0.25  # timeline sampling interval

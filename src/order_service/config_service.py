@@ -126,7 +126,7 @@ class HttpServer(BaseModel):
             "How long `serve` keeps an idle client connection open. Keep it above the idle "
             "timeouts of the clients and proxies in front (httpx 5 s, load balancers often "
             "60 s): a server that closes first races a client reusing the connection, and that "
-            "request is reset unanswered (uvicorn's own 5 s did, in the storm)"
+            "request is reset unanswered (uvicorn's own 5 s did, about one payment storm in five)"
         ),
     )
     max_body_bytes: int = Field(
