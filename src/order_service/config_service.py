@@ -59,7 +59,7 @@ class Pools(BaseModel):
     """Connections and reads under load.
 
     The request path's and the background duties' connections per process, and
-    how a payment storm leaves room for reads (docs/benchmarks.md, storm).
+    how a payment storm leaves room for reads (measured: bench/analysis.md, storm).
     """
 
     database_pool_size: int = Field(
@@ -90,7 +90,7 @@ class Pools(BaseModel):
             "Payment requests at work at once per process; the rest wait at the door (after "
             "their body arrived, before routing, auth and the transaction), so a payment storm "
             "leaves the pool and the event loop to reads. 2 keeps reads faster through a burst, "
-            "at 15-24% of the steady payment rate (docs/benchmarks.md, storm)"
+            "at 15-24% of the steady payment rate (bench/analysis.md, storm)"
         ),
     )
     yield_to_reads: bool = Field(

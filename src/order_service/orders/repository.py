@@ -6,7 +6,7 @@ however many orders a page holds.
 
 Every statement is built once, at import, with bound parameters: building a
 select over 27 labelled columns and generating its cache key on every call
-cost more than the round trips it made (profile in docs/benchmarks.md).
+cost more than the round trips it made (profile in bench/analysis.md).
 
 On PostgreSQL the reads go one step further: the statements are compiled
 once by SQLAlchemy's asyncpg dialect and run on the session's own asyncpg
