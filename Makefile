@@ -18,10 +18,10 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help install run test lint format migrate seed openapi bench clean distclean
+.PHONY: help install run test lint format migrate seed openapi config-docs docs bench clean distclean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ seed: migrate ## add sample orders in every state
 
 openapi: $(STAMP) ## write docs/openapi.json (order-service openapi)
 	$(BIN)/order-service openapi --output docs/openapi.json
+
+config-docs: $(STAMP) ## write docs/configuration.md and .env.example from the settings
+	$(BIN)/order-service config-docs --output docs/configuration.md --env-example .env.example
+
+docs: openapi config-docs ## regenerate every generated document (openapi, config-docs)
 
 bench: $(BENCH_STAMP) ## run the benchmarks in bench/ (BENCH_ARGS passes through)
 	$(PY) -m bench $(BENCH_ARGS)

@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import timeline
 from bench.infra import log
-from bench.storm import BUDGET_PER_MINUTE, BUDGET_SKEW_S, DO_PER_MINUTE
+from bench.storm_result import BUDGET_PER_MINUTE, BUDGET_SKEW_S, DO_PER_MINUTE
 
 COLORS = ("tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple")
 

@@ -27,7 +27,7 @@ class StormRun:
     processes: int
     kill_after_s: float | None = None
     # Two processes: the probed one serves reads only (no duties, no payments), the
-    # other takes the payments and runs the duties (README, "Reads during a storm").
+    # other takes the payments and runs the duties (docs/operations.md, "Reads during a storm").
     split: bool = False
 
 

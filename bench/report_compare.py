@@ -1,4 +1,4 @@
-"""docs/benchmarks.md: before/after comparisons and profiles (called by bench/report.py)."""
+"""docs/benchmarks.md: before/after comparisons, runs with patches, and profiles."""
 
 from __future__ import annotations
 
@@ -7,20 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import ENDPOINTS, LABELS
-from bench.infra import RESULTS_DIR
-
-
-def _num(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
-
-
-def _baseline_note(result: dict[str, Any]) -> str:
-    facts = result.get("machine", {})
-    return f"commit `{facts.get('git_commit')}`, {facts.get('date_utc')}"
+from bench.report_format import num, pct, run_note
+from bench.report_storm import memory_table, storm_table
 
 
 def full_run_comparison(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -29,8 +17,8 @@ def full_run_comparison(before: dict[str, Any], after: dict[str, Any]) -> list[s
     new = {(r["target"], r["endpoint"], r["connections"]): r for r in after["summary"]}
     out = [
         "",
-        f"**Full runs, before and after** - before: {_baseline_note(before)}; after: "
-        f"{_baseline_note(after)}. Two separate `make bench` runs, so compare the ratios (each "
+        f"**Full runs, before and after** - before: {run_note(before)}; after: "
+        f"{run_note(after)}. Two separate `make bench` runs, so compare the ratios (each "
         "against the ceiling of its own run).",
         "",
         "| endpoint | clients | target | before req/s | p99 ms | / ceiling | after req/s | "
@@ -45,17 +33,17 @@ def full_run_comparison(before: dict[str, Any], after: dict[str, Any]) -> list[s
                 if not b or not a:
                     continue
                 out.append(
-                    f"| {LABELS[endpoint]} | {conns} | {target} | {_num(b['rps'])} | "
-                    f"{_num(b['p99_ms'], 1)} | {_pct(b['ratio'])} | {_num(a['rps'])} | "
-                    f"{_num(a['p99_ms'], 1)} | **{_pct(a['ratio'])}** |"
+                    f"| {LABELS[endpoint]} | {conns} | {target} | {num(b['rps'])} | "
+                    f"{num(b['p99_ms'], 1)} | {pct(b['ratio'])} | {num(a['rps'])} | "
+                    f"{num(a['p99_ms'], 1)} | **{pct(a['ratio'])}** |"
                 )
     return out
 
 
-def profile_table() -> list[str]:
+def profile_table(results: Path) -> list[str]:
     """Share of py-spy samples by package (innermost frame), per saved profile."""
     rows: list[tuple[str, str, dict[str, float]]] = []
-    for path in sorted(RESULTS_DIR.glob("profile-*.json")):
+    for path in sorted(results.glob("profile-*.json")):
         result = json.loads(path.read_text())
         for endpoint, profile in result.get("profiles", {}).items():
             if "by_package" in profile:
@@ -85,14 +73,14 @@ def profile_table() -> list[str]:
         "| --- | --- | ---: | " + " | ".join("---:" for _ in columns) + " |",
     ]
     for label, endpoint, shares in rows:
-        cells = " | ".join(_num(shares.get(c, 0.0), 1) for c in columns)
-        out.append(f"| {label} | {endpoint} | {_num(shares['rps'])} | {cells} |")
+        cells = " | ".join(num(shares.get(c, 0.0), 1) for c in columns)
+        out.append(f"| {label} | {endpoint} | {num(shares['rps'])} | {cells} |")
     return out
 
 
-def compare_tables() -> list[str]:
+def compare_tables(results: Path) -> list[str]:
     out: list[str] = []
-    for path in sorted(RESULTS_DIR.glob("compare-*.json")):
+    for path in sorted(results.glob("compare-*.json")):
         result = json.loads(path.read_text())
         label = path.stem.removeprefix("compare-")
         by_key = {(r["target"], r["endpoint"], r["connections"]): r for r in result["summary"]}
@@ -123,9 +111,29 @@ def compare_tables() -> list[str]:
                     continue
                 gain = after["rps"] / before["rps"] if before["rps"] else 0
                 out.append(
-                    f"| {LABELS[endpoint]} | {conns} | {_num(before['rps'])} | "
-                    f"{_num(before['p99_ms'], 1)} | {_num(after['rps'])} | "
-                    f"{_num(after['p99_ms'], 1)} | {gain:.2f}x | {_pct(before['ratio'])} | "
-                    f"**{_pct(after['ratio'])}** |"
+                    f"| {LABELS[endpoint]} | {conns} | {num(before['rps'])} | "
+                    f"{num(before['p99_ms'], 1)} | {num(after['rps'])} | "
+                    f"{num(after['p99_ms'], 1)} | {gain:.2f}x | {pct(before['ratio'])} | "
+                    f"**{pct(after['ratio'])}** |"
                 )
+    return out
+
+
+def patched_runs(results: Path) -> list[str]:
+    """storm-*.json / memory-*.json: the same phases run with patches applied."""
+    out: list[str] = []
+    for path in sorted(results.glob("storm-*.json")):
+        result = json.loads(path.read_text())
+        label = path.stem.removeprefix("storm-")
+        out += [
+            "",
+            f"Storm with the patches applied (`{label}`, {result['machine']['date_utc']}):",
+            "",
+        ]
+        out += storm_table(result, f" ({label})")[:-2]
+    for path in sorted(results.glob("memory-*.json")):
+        result = json.loads(path.read_text())
+        label = path.stem.removeprefix("memory-")
+        out += ["", f"Memory with the patches applied (`{label}`):", ""]
+        out += memory_table(result, f" ({label})")
     return out

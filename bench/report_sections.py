@@ -1,14 +1,19 @@
-"""docs/benchmarks.md sections of the webhooks and lifecycle phases (called by bench/report.py)."""
+"""docs/benchmarks.md tables of the webhooks and lifecycle phases (called by bench/report.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bench.report_format import num
+
 WEBHOOK_RATIO_GOAL = 1.2
-
-
-def _num(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
+# The lifecycle ratios (largest size over smallest) the goal of issue 9 judges.
+JUDGED_RATIOS = (
+    ("idle_scan_ms", "idle scan"),
+    ("due_scan_s", "scan with due orders"),
+    ("idle_rows_touched", "rows read per idle scan"),
+    ("rows_touched", "rows read by the scan with due orders"),
+)
 
 
 def _command(result: dict[str, Any]) -> list[str]:
@@ -40,9 +45,9 @@ def webhooks_section(result: dict[str, Any] | None) -> list[str]:
     out.append(
         f"| {storm['orders']:,} | {storm['events']:,} | {storm['delivered']:,} ({verdict}) | "
         f"{storm['duplicates']} | {storm['seconds_to_last']} s | "
-        f"**{_num(storm['deliveries_per_s'], 1)}** | {_num(storm['latency_p50_ms'])} / "
-        f"**{_num(storm['latency_p99_ms'])}** / {_num(storm['latency_max_ms'])} ms | "
-        f"{_num(cpu.get('service'))}% / {_num(cpu.get('sink'))}% |"
+        f"**{num(storm['deliveries_per_s'], 1)}** | {num(storm['latency_p50_ms'])} / "
+        f"**{num(storm['latency_p99_ms'])}** / {num(storm['latency_max_ms'])} ms | "
+        f"{num(cpu.get('service'))}% / {num(cpu.get('sink'))}% |"
     )
     types = ", ".join(f"{k} {v}" for k, v in sorted(storm["by_type"].items()))
     pay = storm["payments"]
@@ -66,8 +71,8 @@ def webhooks_section(result: dict[str, Any] | None) -> list[str]:
     met = "" if ratio is None else (" (goal met)" if ratio <= WEBHOOK_RATIO_GOAL else " (over)")
     out += [
         f"**Dead endpoint**: GET order detail p99 with a hanging endpoint registered "
-        f"{_num(summary['dead_p99_ms'], 1)} ms vs none {_num(summary['none_p99_ms'], 1)} ms "
-        f"(medians over {dead['reps']} repetition(s)): **{_num(ratio, 2)}x**{met}; per "
+        f"{num(summary['dead_p99_ms'], 1)} ms vs none {num(summary['none_p99_ms'], 1)} ms "
+        f"(medians over {dead['reps']} repetition(s)): **{num(ratio, 2)}x**{met}; per "
         "repetition: " + (", ".join(f"{r}x" for r in summary["per_rep"]) or "-") + ".",
         "",
         "| repetition | endpoint | probe requests | p50 / p95 / p99 ms | probe errors | "
@@ -77,8 +82,8 @@ def webhooks_section(result: dict[str, Any] | None) -> list[str]:
     for run in dead["runs"]:
         probe, load, end = run["probe"], run["load"], run["deliveries_at_end"]
         out.append(
-            f"| {run['rep']} | {run['setup']} | {probe['requests']} | {_num(probe['p50_ms'], 1)} "
-            f"/ {_num(probe['p95_ms'], 1)} / {_num(probe['p99_ms'], 1)} | {probe['errors']} | "
+            f"| {run['rep']} | {run['setup']} | {probe['requests']} | {num(probe['p50_ms'], 1)} "
+            f"/ {num(probe['p95_ms'], 1)} / {num(probe['p99_ms'], 1)} | {probe['errors']} | "
             f"{load.get('create 201', 0)} / {load.get('pay 200', 0)} | "
             f"{end.get('pending', 0)} ({end.get('in_flight', '-')}) / {end.get('attempts', '-')} |"
         )
@@ -86,7 +91,7 @@ def webhooks_section(result: dict[str, Any] | None) -> list[str]:
         "",
         f"Each run: a fresh service process (provisioning off), no endpoint or delivery left "
         f"from the run before; the open-loop probe (`bench/probe.py`, "
-        f"{_num(dead['probe_rate_per_s'])} req/s, own process) over {dead['seconds']:g} s while "
+        f"{num(dead['probe_rate_per_s'])} req/s, own process) over {dead['seconds']:g} s while "
         f"orders are created (as a user) and paid (ops) at {dead['load_rate_per_s']:g} a second, "
         "three events each. 'dead' = one endpoint for `[\"*\"]` that accepts connections and "
         "never answers (`webhook_sink --hang`), so every attempt waits for `WEBHOOK_TIMEOUT` "
@@ -128,19 +133,8 @@ def lifecycle_section(result: dict[str, Any] | None) -> list[str]:
             f"{'-' if touched is None else f'{touched:,} / {written:,}'} |"
         )
     if ratios:
-        parts = [
-            f"{label} **{ratios[key]}x**"
-            for key, label in (
-                ("idle_scan_ms", "idle scan"),
-                ("due_scan_s", "scan with due orders"),
-                ("idle_rows_touched", "rows read per idle scan"),
-                ("rows_touched", "rows read by the scan with due orders"),
-            )
-            if key in ratios
-        ]
-        judged = ("idle_scan_ms", "due_scan_s", "idle_rows_touched", "rows_touched")
-        worst = max((ratios[k] for k in judged if k in ratios), default=0)
-        verdict = "goal met" if worst <= goal else "over the goal"
+        parts = [f"{label} **{ratios[key]}x**" for key, label in JUDGED_RATIOS if key in ratios]
+        verdict = "goal met" if worst_lifecycle_ratio(result) <= goal else "over the goal"
         out += [
             "",
             f"{ratios['large']:,} vs {ratios['small']:,} orders: " + ", ".join(parts) + f" "
@@ -190,3 +184,9 @@ def _drain_lines(drain: dict[str, Any] | None) -> list[str]:
         f"about {d['projected_drain_min']} minutes. The database half is "
         f"{d['db_over_do_rate']}x faster than the DO half: the drain is bounded by the DO budget.",
     ]
+
+
+def worst_lifecycle_ratio(result: dict[str, Any]) -> float:
+    """The largest of the judged ratios (0 when none was measured)."""
+    ratios = result.get("ratios", {})
+    return max((ratios[key] for key, _ in JUDGED_RATIOS if key in ratios), default=0)

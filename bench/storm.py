@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import os
 import signal
 import subprocess
@@ -23,7 +22,6 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,44 +30,18 @@ import httpx
 
 from bench import seed, stack, timeline
 from bench.infra import INTERNAL_API_KEY, REPO, CpuMeter, Proc, clean_env, db_url, log, rss_mib
+from bench.storm_result import (
+    DO_PER_MINUTE,
+    IDLE_S,
+    PROBE_RATE,
+    SAMPLE_S,
+    Watch,
+    lower_bounds,
+    storm_result,
+)
 
-DO_PER_MINUTE = 250  # what the fake enforces, like DO
-BUDGET_PER_MINUTE = 225  # the service's default budget (DIGITALOCEAN_RATE_PER_MINUTE)
-BUDGET_SKEW_S = 2.0  # RateBudget counts a send for 60 s + this skew
-PROBE_RATE = 50.0
-# The probed process of a split storm: reads only (README, "Reads during a storm").
+# The probed process of a split storm: reads only (docs/operations.md, "Reads during a storm").
 READER_ENV = {"PROVISIONING_ENABLED": "false", "LIFECYCLE_ENABLED": "false"}
-IDLE_S = 6.0
-SAMPLE_S = 0.25  # timeline sampling interval
-P99_BUCKET_S = 5.0
-
-
-def lower_bounds(n: int, boot_s: float) -> dict[str, float]:
-    """Fastest possible time to all ACTIVE, counting only the n creates and the boot.
-
-    A rolling window of W requests per 60 s lets the k-th request (0-based) go
-    at floor(k / W) windows; the last droplet then boots for `boot_s`.
-    """
-    return {
-        "do_limit_s": 60 * math.floor((n - 1) / DO_PER_MINUTE) + boot_s,
-        "our_budget_s": (60 + BUDGET_SKEW_S) * math.floor((n - 1) / BUDGET_PER_MINUTE) + boot_s,
-    }
-
-
-_percentile = timeline.percentile
-
-
-def window_stats(samples: list[list[float]], start: float, end: float) -> dict[str, Any]:
-    chosen = [s for s in samples if start <= s[0] < end]
-    latencies = [s[1] for s in chosen]
-    return {
-        "requests": len(chosen),
-        "errors": sum(1 for s in chosen if s[2] != 200),
-        "p50_ms": _percentile(latencies, 50),
-        "p95_ms": _percentile(latencies, 95),
-        "p99_ms": _percentile(latencies, 99),
-        "max_ms": round(max(latencies), 2) if latencies else 0.0,
-    }
 
 
 async def _pay_all(urls: str | list[str], ids: list[str]) -> dict[str, Any]:
@@ -101,8 +73,8 @@ async def _pay_all(urls: str | list[str], ids: list[str]) -> dict[str, Any]:
         # 0: no answer (connection error or the client's timeout).
         "error_statuses": dict(Counter(str(s) for s, _ in results if s != 200)),
         "no_answer": dict(no_answer),  # by httpx exception: what status 0 was
-        "p50_ms": _percentile([t * 1000 for _, t in results], 50),
-        "p99_ms": _percentile([t * 1000 for _, t in results], 99),
+        "p50_ms": timeline.percentile([t * 1000 for _, t in results], 50),
+        "p99_ms": timeline.percentile([t * 1000 for _, t in results], 99),
     }
 
 
@@ -165,21 +137,6 @@ def _stop_probe(probe: subprocess.Popen[bytes], out: Path) -> list[list[float]]:
     return json.loads(out.read_text())
 
 
-@dataclass
-class _Watch:
-    """What the watcher saw: the timeline rows, the payments, the kill, the end."""
-
-    started: float
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    paid: dict[str, Any] = field(default_factory=dict)
-    paid_at: float = 0.0
-    finished: float = 0.0
-    active: int = 0
-    failed: int = 0
-    peak_rss: float = 0.0
-    kill: dict[str, Any] | None = None
-
-
 def _kill(proc: Proc) -> list[int]:
     """SIGKILL a service process and its children: no shutdown, its leases stay taken."""
     pids = proc.pids()
@@ -190,7 +147,7 @@ def _kill(proc: Proc) -> list[int]:
     return pids
 
 
-async def _count_orders(conn: asyncpg.Connection, ids: list[str], watch: _Watch) -> None:
+async def _count_orders(conn: asyncpg.Connection, ids: list[str], watch: Watch) -> None:
     """Count the storm's orders every SAMPLE_S until all are ACTIVE or FAILED."""
     while True:
         tick = time.time()
@@ -215,7 +172,7 @@ async def _storm(
     *,
     timeout_s: float,
     kill_after_s: float | None,
-) -> _Watch:
+) -> Watch:
     """Pay everything at once and, meanwhile and after, sample the timeline every SAMPLE_S.
 
     The orders are counted in a task of their own: a slow count (PostgreSQL busy with the
@@ -227,7 +184,7 @@ async def _storm(
     # of the rolling minute) rather than after the payments took the event loop.
     conn = await asyncpg.connect(db_url("postgresql"))
     fake_client = httpx.AsyncClient(base_url=fake.url, timeout=5)
-    watch = _Watch(started=time.time())
+    watch = Watch(started=time.time())
     pay_task = asyncio.create_task(_pay_all([s.url for s in payers], ids))
 
     def paid(task: asyncio.Task[dict[str, Any]]) -> None:
@@ -358,79 +315,4 @@ def run_storm(
         for service in services:
             service.stop()
         fake.stop()
-    return _result(n, processes, split, boot_s, poll_ms, bounds, watch, samples, stats, cpu)
-
-
-def _result(
-    n: int,
-    processes: int,
-    split: bool,
-    boot_s: float,
-    poll_ms: int,
-    bounds: dict[str, float],
-    watch: _Watch,
-    samples: list[list[float]],
-    stats: dict[str, Any],
-    cpu: dict[str, float],
-) -> dict[str, Any]:
-    started, finished = watch.started, watch.finished
-    elapsed = finished - started
-    idle = window_stats(samples, started - IDLE_S, started)
-    during = window_stats(samples, started, finished)
-    burst = window_stats(samples, started, min(finished, started + 10))
-    busiest = timeline.busiest_minute([(r["t_s"], r["do_requests"]) for r in watch.rows])
-    result = {
-        "orders": n,
-        "processes": processes,
-        "split": split,
-        "kill": watch.kill,
-        "boot_s": boot_s,
-        "poll_interval_ms": poll_ms,
-        "max_attempts": int(300_000 / poll_ms),
-        "all_active": watch.active == n,
-        "active": watch.active,
-        "failed": watch.failed,
-        "seconds_to_all_active": round(elapsed, 1),
-        # Unanswered payments (a timeout before all were answered) count as errors.
-        "payments": (watch.paid or {"ok": 0, "errors": n, "p50_ms": 0.0, "p99_ms": 0.0})
-        | {"seconds": round((watch.paid_at or finished) - started, 2)},
-        "lower_bound": bounds,
-        "vs_do_bound": round(elapsed / bounds["do_limit_s"], 2),
-        "vs_budget_bound": round(elapsed / bounds["our_budget_s"], 2),
-        "do_requests": stats["requests"],
-        "do_requests_by_route": stats["by_route"],
-        "do_requests_per_droplet": round(stats["requests"] / n, 2),
-        "rate_limited_429": stats["rate_limited"],
-        "busiest_minute": busiest,
-        "droplets": stats["droplets"],
-        "max_droplets_per_order": stats["max_droplets_per_order_tag"],
-        "probe_rate_per_s": PROBE_RATE,
-        "probe_samples": len(samples),  # 0: the probe had to be killed (see the log)
-        "probe_idle": idle,
-        "probe_storm": during,
-        "probe_first_10s": burst,
-        "p99_storm_vs_idle": round(during["p99_ms"] / idle["p99_ms"], 2)
-        if idle["p99_ms"]
-        else None,
-        "p99_first_10s_vs_idle": (
-            round(burst["p99_ms"] / idle["p99_ms"], 2) if idle["p99_ms"] else None
-        ),
-        "cpu_pct": cpu,
-        "peak_rss_mib": round(watch.peak_rss, 1),
-        "sample_interval_s": SAMPLE_S,
-        "timeline": watch.rows,
-        # From one bucket before the storm: the probe's own first second is not idle latency.
-        "probe_p99_timeline": timeline.p99_buckets(
-            [s for s in samples if s[0] >= started - P99_BUCKET_S], started, P99_BUCKET_S
-        ),
-    }
-    how = f", {watch.kill['process']} SIGKILLed at {watch.kill['at_s']}s" if watch.kill else ""
-    how += ", split: reads only on the probed one" if split else ""
-    log(
-        f"storm {n} x {processes} process(es){how}: "
-        f"{watch.active}/{n} ACTIVE in {elapsed:.1f}s (bounds {bounds}); DO requests "
-        f"{stats['requests']} ({result['do_requests_per_droplet']}/droplet), 429s "
-        f"{stats['rate_limited']}, busiest minute {busiest['requests']} (<= {busiest['upper']}); "
-        f"probe p99 idle {idle['p99_ms']} ms, storm {during['p99_ms']} ms"
-    )
-    return result
+    return storm_result(n, processes, split, boot_s, poll_ms, bounds, watch, samples, stats, cpu)

@@ -50,7 +50,8 @@ from bench.infra import (
     log,
     start,
 )
-from bench.storm import PROBE_RATE, _pay_all, _stop_probe, start_probe, window_stats
+from bench.storm import _pay_all, _stop_probe, start_probe
+from bench.storm_result import PROBE_RATE, window_stats
 from bench.webhook_math import delivery_summary, match_arrivals, p99_ratio
 
 WEBHOOK_USER = "bench-webhooks"

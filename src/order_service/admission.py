@@ -3,7 +3,7 @@
 A payment storm (hundreds of payments sent together) used to be routed, have
 its bodies parsed and validated and its dependencies solved, all of them in a
 loop turn or two, before each waited for a transaction slot: ~0.4 ms each, which
-a GET arriving then waited out (docs/benchmarks.md, storm). Here a waiting
+a GET arriving then waited out (bench/analysis.md, storm). Here a waiting
 payment has cost a path match and the buffering of its body; the FastAPI work,
 the auth check and the transaction run `PAYMENT_CONCURRENCY` at a time.
 

@@ -40,7 +40,7 @@ class JWTVerifier:
 
     A token that passed is remembered (token text -> user, expiry) so that the
     next requests with it skip the signature check, which was a tenth of a
-    GET's CPU (docs/benchmarks.md): the verdict for the same bytes and key
+    GET's CPU (bench/analysis.md, profile): the verdict for the same bytes and key
     cannot change, and the expiry is checked again on every use.
     """
 

@@ -5,8 +5,8 @@ that moment (a scan starting hundreds of workers, a droplet listing waking
 hundreds of watchers, a burst of creates): one FIFO queue of callbacks. On a
 loop of their own the duties share the interpreter with requests in GIL time
 slices instead (made short: GIL_SWITCH_INTERVAL_S), so a request is served
-within a slice of the duties' work, not after all of it (docs/benchmarks.md,
-section 3). The duties stay in the
+within a slice of the duties' work, not after all of it (bench/analysis.md,
+storm). The duties stay in the
 process: its metrics, its shutdown, and a SIGKILL ends both halves at once.
 
 Everything the duties use (their engine and pool, the DO client) is created,
@@ -32,7 +32,7 @@ logger = logging.getLogger("order_service")
 
 STOP_JOIN_TIMEOUT_S = 30.0
 # Measured in the 100-order storm (probe p99): 5 ms 38-43 ms, 0.5 ms 17-22 ms,
-# 0.25 and 0.1 ms no better (docs/benchmarks.md).
+# 0.25 and 0.1 ms no better (bench/analysis.md).
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 

@@ -1,4 +1,5 @@
-"""`order-service` command line (SPEC section 8): migrate, serve, seed, rotate-secrets, token."""
+"""`order-service` command line (SPEC section 8): migrate, serve, seed, rotate-secrets, token,
+openapi, config-docs."""
 
 from __future__ import annotations
 
@@ -61,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="print the OpenAPI document (JSON)")
     openapi.add_argument("--output", type=Path, help="write to this file instead of stdout")
     openapi.set_defaults(handler=_openapi)
+
+    docs = commands.add_parser(
+        "config-docs", help="print docs/configuration.md (every setting, from the code)"
+    )
+    docs.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    docs.add_argument("--env-example", type=Path, help="also write .env.example to this file")
+    docs.set_defaults(handler=_config_docs)
 
     token = commands.add_parser("token", help="print a development JWT for a user")
     token.add_argument("--sub", required=True, help="the user id")
@@ -149,17 +157,28 @@ def _rotate_secrets(args: argparse.Namespace) -> int:
 
 
 def _openapi(args: argparse.Namespace) -> int:
-    import json
+    from order_service.openapi_export import openapi_document, serialize
 
-    from order_service.openapi import openapi_document
+    _write(serialize(openapi_document()), args.output)
+    return 0
 
-    text = json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
-    if args.output is None:
+
+def _config_docs(args: argparse.Namespace) -> int:
+    from order_service.config_docs import render_configuration, render_env_example
+
+    _write(render_configuration(), args.output)
+    if args.env_example is not None:
+        _write(render_env_example(), args.env_example)
+    return 0
+
+
+def _write(text: str, output: Path | None) -> None:
+    """`text` to `output`, or to stdout without one."""
+    if output is None:
         sys.stdout.write(text)
     else:
-        args.output.write_text(text)
-        print(f"order-service: wrote {args.output}")
-    return 0
+        output.write_text(text)
+        print(f"order-service: wrote {output}")
 
 
 def _token(args: argparse.Namespace) -> int:

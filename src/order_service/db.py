@@ -280,7 +280,7 @@ class DriverReader:
     The GET endpoints read with the driver's own statements (orders/repository.py)
     and need no transaction, no unit of work and no ORM: borrowing a connection
     from an asyncpg pool directly costs a fraction of a session's checkout
-    (docs/benchmarks.md, section 5). ``info`` mirrors ``AsyncSession.info``
+    (bench/analysis.md, profile). ``info`` mirrors ``AsyncSession.info``
     for the per-request caches the repository keeps.
     """
 

@@ -47,7 +47,7 @@ async def _reader(request: Request) -> AsyncIterator[AsyncSession | DriverReader
         # asyncio.timeout, not acquire(timeout=): on Python 3.11 the latter wraps the
         # acquisition in a task, one more turn of the event loop for every read even
         # when a connection is free, and a turn is what a read waits longest for
-        # while the loop is busy (docs/benchmarks.md, storm).
+        # while the loop is busy (bench/analysis.md, storm).
         async with asyncio.timeout(READ_POOL_TIMEOUT_S):
             connection = await pool.acquire()
     except (OSError, TimeoutError) as exc:  # refused, unreachable, or every connection busy

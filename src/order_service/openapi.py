@@ -1,7 +1,9 @@
 """OpenAPI helpers: every route declares the error envelopes it can answer.
 
 Routes name the error *types* they raise; the document then shows, per HTTP
-status, which codes can come back, when, and an example body of each.
+status, which codes can come back, when, and an example body of each. The
+routers import these helpers, so this module imports no router and not the
+app: the document itself is built by openapi_export.py.
 """
 
 from __future__ import annotations
@@ -224,18 +226,3 @@ def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
         )
     responses["default"] = {"model": ErrorEnvelope, "description": DEFAULT_ERROR_DESCRIPTION}
     return responses
-
-
-def openapi_document() -> dict[str, Any]:
-    """The API's OpenAPI document, independent of any deployment's settings."""
-    from order_service.app import create_app
-    from order_service.config import load_settings
-
-    # The document does not depend on secrets; placeholders satisfy validation.
-    settings = load_settings(
-        internal_api_key="placeholder",
-        jwt_algorithm="HS256",
-        jwt_secret="placeholder",  # noqa: S106 - not a secret: only builds the document
-        _env_file=None,
-    )
-    return create_app(settings).openapi()

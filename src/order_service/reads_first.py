@@ -5,7 +5,7 @@ whatever else is ready then. In a payment storm that is the payments' work
 (each statement's answer processed, the next one built and sent, in one turn)
 and, in GIL slices, the background duties' work on their own loop. Here an
 admitted payment and every duty wait before each statement while GETs are in
-flight, so a GET runs with little ahead of it (docs/benchmarks.md, section 3).
+flight, so a GET runs with little ahead of it (bench/analysis.md, storm).
 
 Bounded both ways. A write waits only for the GETs that were in flight when it
 asked (they are numbered as they arrive), never for those that arrive later,

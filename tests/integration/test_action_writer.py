@@ -1,4 +1,8 @@
-"""actions.writer.enqueue_action: which pending actions a new system action supersedes."""
+"""actions.writer.enqueue_action: which pending actions a new system action supersedes.
+
+A superseded action never reached DO: it ends CANCELED (SPEC section 3), errorCode
+SUPERSEDED, with an `action.canceled` event.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from order_service.actions.models import ServerAction
 from order_service.actions.writer import SYSTEM, enqueue_action
 from order_service.db import create_sessionmaker, utcnow
+from order_service.events.models import Event
 from order_service.orders.states import ActionType
 from tests.helpers import create_order
 
@@ -46,7 +51,7 @@ async def test_power_on_or_destroy_supersedes_a_suspensions_pending_power_action
     later = utcnow() + timedelta(minutes=2)
     await enqueue(engine, order_id, A.POWER_OFF, SYSTEM, not_before=later)
     assert [s for _, s, _ in await statuses(engine, order_id)] == [
-        "FAILED",  # the user's REBOOT, superseded by the suspension
+        "CANCELED",  # the user's REBOOT, superseded by the suspension
         "PENDING",
         "PENDING",
     ]
@@ -54,11 +59,19 @@ async def test_power_on_or_destroy_supersedes_a_suspensions_pending_power_action
     await enqueue(engine, order_id, then, SYSTEM)
 
     assert await statuses(engine, order_id) == [
-        ("REBOOT", "FAILED", "SUPERSEDED"),
-        ("SHUTDOWN", "FAILED", "SUPERSEDED"),
-        ("POWER_OFF", "FAILED", "SUPERSEDED"),
+        ("REBOOT", "CANCELED", "SUPERSEDED"),
+        ("SHUTDOWN", "CANCELED", "SUPERSEDED"),
+        ("POWER_OFF", "CANCELED", "SUPERSEDED"),
         (then.value, "PENDING", None),
     ]
+    async with engine.connect() as connection:
+        canceled = await connection.execute(
+            select(Event.data).where(Event.order_id == order_id, Event.type == "action.canceled")
+        )
+        ended = [(d["action"]["type"], d["action"]["status"]) for (d,) in canceled]
+    assert sorted(ended) == sorted(
+        [("REBOOT", "CANCELED"), ("SHUTDOWN", "CANCELED"), ("POWER_OFF", "CANCELED")]
+    )
 
 
 async def test_a_suspension_does_not_supersede_the_systems_own_pending_actions(

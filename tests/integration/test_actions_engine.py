@@ -32,7 +32,7 @@ from tests.integration.test_provisioning import (
 )
 from tests.servers import serve
 
-DONE = {"COMPLETED", "FAILED"}
+DONE = {"COMPLETED", "FAILED", "CANCELED"}
 
 
 @pytest.fixture(scope="module")
@@ -391,3 +391,42 @@ async def test_a_suspensions_shutdown_gives_way_to_power_off_after_the_grace(
     second = await wait_action(service, order_id, str(power_off["id"]), within=15)
     assert second["status"] == "COMPLETED", second
     assert (await droplet(fake_do, droplet_id)).json()["droplet"]["status"] == "off"
+
+
+async def test_after_a_suspension_whose_shutdown_completed_the_customer_sees_no_failed_power_off(
+    service: httpx.AsyncClient, fake_do: httpx.AsyncClient
+) -> None:
+    """SPEC 3 and 9: the hard POWER_OFF held back after a completed SHUTDOWN never reached DO,
+    so the customer's action list shows it CANCELED (why: SUPERSEDED), not a failure."""
+    order_id, droplet_id = await active_order(service)
+    suspended = await service.post(
+        f"/api/v1/internal/orders/{order_id}/suspend", json={"reason": "abuse"}, headers=INTERNAL
+    )
+    assert suspended.status_code == 200, suspended.text
+
+    deadline = time.monotonic() + 15
+    while True:
+        response = await service.get(
+            f"/api/v1/orders/{order_id}/actions", headers=auth("prov-user")
+        )
+        assert response.status_code == 200, response.text
+        listed = list(reversed(response.json()["data"]))  # oldest first
+        if all(a["status"] in DONE for a in listed):
+            break
+        assert time.monotonic() < deadline, f"actions stuck: {listed}"
+        await asyncio.sleep(0.05)
+
+    assert [(a["type"], a["status"], a["errorCode"]) for a in listed] == [
+        ("SHUTDOWN", "COMPLETED", None),
+        ("POWER_OFF", "CANCELED", "SUPERSEDED"),
+    ]
+    assert not [a for a in listed if a["status"] == "FAILED"]
+    assert "SHUTDOWN" in listed[1]["errorMessage"]
+    assert listed[1]["completedAt"] is not None
+    assert (await droplet(fake_do, droplet_id)).json()["droplet"]["status"] == "off"
+    assert (await stats(fake_do))["actions"]["power_off"] == 0
+    feed = await service.get(
+        "/api/v1/internal/events", params={"orderId": order_id, "limit": 500}, headers=INTERNAL
+    )
+    types = [event["type"] for event in feed.json()["data"]]
+    assert "action.canceled" in types and "action.failed" not in types

@@ -149,6 +149,40 @@ async def test_ops_set_the_expiry(client: httpx.AsyncClient, app: Any) -> None:
     assert_error(missing, 404, "ORDER_NOT_FOUND")
 
 
+# SPEC section 2: a timestamp in a body is an ISO 8601 string with a time zone.
+NOT_ISO_WITH_A_ZONE = {
+    "a number (unix seconds)": 5,
+    "a large number": 1_900_000_000,
+    "a float": 1.9e9,
+    "a numeric string": "1900000000",
+    "a date alone": "2031-05-31",
+    "a date with a zone but no time": "2031-05-31Z",
+    "a time without a zone": "2031-05-31T12:00:00",
+    "a time alone": "12:00:00Z",
+    "a boolean": True,
+    "null": None,
+    "a list": ["2031-05-31T12:00:00Z"],
+}
+
+
+async def test_an_expiry_must_be_an_iso_string_with_a_zone(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    order = await active_order(client, app)
+    for what, value in NOT_ISO_WITH_A_ZONE.items():
+        refused = await ops(client, order["id"], "expiry", expiresAt=value)
+        error = assert_error(refused, 400, "VALIDATION_ERROR")
+        fields = error["details"]["fields"]
+        assert [f["field"] for f in fields] == ["expiresAt"], (what, fields)
+    untouched = await detail(client, order["id"])
+    assert untouched["expiresAt"] == order["expiresAt"]
+    assert not history(untouched, "EXPIRY_CHANGED")
+    # An offset other than Z is a zone too; the order shows the moment in UTC.
+    accepted = await ops(client, order["id"], "expiry", expiresAt="2031-05-31T19:00:00+07:00")
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["data"]["expiresAt"] == "2031-05-31T12:00:00Z"
+
+
 async def test_ops_terminate_a_failed_order(client: httpx.AsyncClient, app: Any) -> None:
     order = await create_order(client, "life-user")
     await pay(client, order["id"])
@@ -179,11 +213,13 @@ async def test_termination_cancels_the_open_renewal_and_pending_user_actions(
     assert listed.json()["data"][0]["status"] == "CANCELED"
     actions = await actions_of(app, order["id"])
     assert [(a["type"], a["status"], a["error_code"]) for a in actions] == [
-        ("REBOOT", "FAILED", "SUPERSEDED"),
+        ("REBOOT", "CANCELED", "SUPERSEDED"),
         ("DESTROY", "PENDING", None),
     ]
     types = await event_types(app, order["id"])
     assert "renewal.canceled" in types and "order.terminated" in types
+    # The REBOOT never reached DO: canceled, not failed (SPEC section 3).
+    assert "action.canceled" in types and "action.failed" not in types
     # Terminated is final: no renewal, no cancel.
     assert_error(await new_renewal(client, order["id"]), 409, "ORDER_STATUS_CONFLICT")
     assert_error(await cancel(client, order["id"]), 409, "ORDER_STATUS_CONFLICT")

@@ -107,7 +107,7 @@ async def test_suspended_off_renewed_on_terminated_destroyed(
     listed = await actions(service, order_id)
     assert [(a["type"], a["status"], a["errorCode"]) for a in listed] == [
         ("SHUTDOWN", "COMPLETED", None),
-        ("POWER_OFF", "FAILED", "SUPERSEDED"),
+        ("POWER_OFF", "CANCELED", "SUPERSEDED"),
     ]
     assert (await stats(fake_do))["actions"]["power_off"] == 0
     assert (await stats(fake_do))["actions"]["shutdown"] == 1

@@ -150,22 +150,22 @@ def _storm(processes: int = 1, kill: dict[str, object] | None = None) -> dict[st
 
 
 def test_storm_table_shows_processes_kill_and_busiest_minute() -> None:
-    from bench.report import _storm_table
+    from bench.report_storm import storm_table
 
     killed = _storm(3, {"process": "service-3", "pids": [1], "at_s": 20.4})
-    lines = _storm_table({"storms": [_storm(1), killed]})
+    lines = storm_table({"storms": [_storm(1), killed]})
     assert "| 40 | 1 | 14.8 s |" in lines[2]
     assert "| 40 | 3 (one SIGKILLed at 20 s) |" in lines[3]
     assert "| **44** (44) |" in lines[3]
 
 
 def test_storm_table_still_reads_results_from_before_the_timeline() -> None:
-    from bench.report import _storm_table
+    from bench.report_storm import storm_table
 
     old = _storm()
     for key in ("processes", "kill", "busiest_minute", "timeline", "sample_interval_s"):
         del old[key]
-    lines = _storm_table({"storms": [old]})
+    lines = storm_table({"storms": [old]})
     assert "| 40 | 1 | 14.8 s |" in lines[2]
     assert "| **1** | - |" in lines[2]  # 429s, then no busiest minute
 

@@ -6,9 +6,12 @@ import itertools
 
 import pytest
 
+from order_service.actions.writer import UNFINISHED
 from order_service.orders.states import (
     TERMINAL_STATUSES,
     TRANSITIONS,
+    UNFINISHED_ACTIONS,
+    ActionStatus,
     OrderStatus,
     can_transition,
     sources_of,
@@ -79,3 +82,11 @@ def test_terminal_statuses() -> None:
         assert not any(can_transition(status, target) for target in OrderStatus)
     # FAILED is not terminal: an operator may retry it.
     assert S.FAILED not in TERMINAL_STATUSES
+
+
+def test_canceled_actions_are_finished() -> None:
+    # SPEC section 3 (v1.2): an action ended before anything was sent to DO is CANCELED;
+    # the engine claims only unfinished actions, so it never works a CANCELED one.
+    assert ActionStatus.CANCELED.value == "CANCELED"
+    assert ActionStatus.CANCELED not in UNFINISHED_ACTIONS
+    assert ActionStatus.CANCELED.value not in UNFINISHED

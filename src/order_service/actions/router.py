@@ -73,12 +73,13 @@ POST_ERRORS = (
 )
 DESCRIPTION = (
     "Queues the action and answers `202` with it, PENDING; follow it with GET until "
-    "COMPLETED or FAILED (`errorCode` ACTION_FAILED, ACTION_TIMEOUT, DIGITALOCEAN_UNAVAILABLE "
-    "or SUPERSEDED). One action per server at a time: another while one is PENDING or "
-    "IN_PROGRESS is 409 ACTION_IN_PROGRESS (`details.actionId`). REBUILD needs `imageId` "
-    "(active, allowed for the plan, else 400 INVALID_IMAGE) and erases the disk. An action "
-    "whose end state already holds (POWER_ON on a running server) completes without touching "
-    "the server. `Idempotency-Key` makes a retry replay the first response."
+    "COMPLETED, FAILED (`errorCode` ACTION_FAILED, ACTION_TIMEOUT or DIGITALOCEAN_UNAVAILABLE) "
+    "or CANCELED (`errorCode` SUPERSEDED: a lifecycle action of the service came first and "
+    "nothing was sent to the server). One action per server at a time: another while one is "
+    "PENDING or IN_PROGRESS is 409 ACTION_IN_PROGRESS (`details.actionId`). REBUILD needs "
+    "`imageId` (active, allowed for the plan, else 400 INVALID_IMAGE) and erases the disk. An "
+    "action whose end state already holds (POWER_ON on a running server) completes without "
+    "touching the server. `Idempotency-Key` makes a retry replay the first response."
 )
 
 

@@ -52,8 +52,9 @@ class ActionOut(CamelModel):
     image_id: str | None = Field(description="REBUILD: the new image")
     error_code: str | None = Field(
         description=(
-            "ACTION_FAILED (DigitalOcean refused or the action errored), ACTION_TIMEOUT, "
-            "DIGITALOCEAN_UNAVAILABLE, or SUPERSEDED (a lifecycle action came first)"
+            "FAILED: ACTION_FAILED (DigitalOcean refused or the action errored), "
+            "ACTION_TIMEOUT or DIGITALOCEAN_UNAVAILABLE. CANCELED (ended before anything was "
+            "sent to DigitalOcean): SUPERSEDED (a lifecycle action came first)"
         )
     )
     error_message: str | None

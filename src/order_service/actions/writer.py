@@ -86,7 +86,7 @@ async def enqueue_action(
     The caller holds the order's row lock (it went through `transition()` or
     `lock_order`), so the checks of SPEC section 10 made before this call
     still hold. A system action supersedes PENDING user actions (they end
-    FAILED, SUPERSEDED) and waits behind an IN_PROGRESS one: the engine
+    CANCELED, SUPERSEDED) and waits behind an IN_PROGRESS one: the engine
     works one action per order at a time, oldest first. `image` is
     {id, name, slug} for REBUILD; `not_before` delays the action (the
     suspension's POWER_OFF after its grace).
@@ -145,9 +145,11 @@ async def supersede_pending_actions(
 ) -> None:
     """End the order's PENDING user actions: the lifecycle comes first (SPEC section 10).
 
-    `also_system`: PENDING system actions of these types end the same way
-    (`users=False`: only those). An IN_PROGRESS action is never touched: the
-    new one waits for it.
+    They never reached DO, so they end CANCELED (SPEC section 3), not FAILED,
+    with `errorCode` SUPERSEDED and `message` saying why, and an
+    `action.canceled` event each. `also_system`: PENDING system actions of
+    these types end the same way (`users=False`: only those). An IN_PROGRESS
+    action is never touched: the new one waits for it.
     """
     moot = {t.value for t in also_system}
     # Locked so the engine cannot start one of them between this read and the update.
@@ -165,7 +167,7 @@ async def supersede_pending_actions(
         update(actions_t)
         .where(actions_t.c.id.in_(ids))
         .values(
-            status=ActionStatus.FAILED.value,
+            status=ActionStatus.CANCELED.value,
             error_code=SUPERSEDED,
             error_message=message,
             completed_at=now,
@@ -176,7 +178,7 @@ async def supersede_pending_actions(
         .returning(*actions_t.c)
     )
     for row in (await session.execute(statement)).mappings().all():
-        await write_event(session, "action.failed", order_id, action=action_json(row))
+        await write_event(session, "action.canceled", order_id, action=action_json(row))
 
 
 async def end_moot_power_off(session: AsyncSession, order_id: uuid.UUID) -> None:

@@ -45,7 +45,7 @@ class CatalogClient:
             # Few connections on purpose: httpcore scans every pooled connection
             # (a readability poll each) to place each request, so a big pool costs
             # more per call than it gains; 16 keep-alive connections saturate a
-            # catalog-service on loopback (docs/benchmarks.md).
+            # catalog-service on loopback (bench/analysis.md, profile).
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
             transport=transport,
             headers={"Accept": "application/json"},

@@ -63,6 +63,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "order.waiting_for_capacity",
         "do_account.unhealthy",
         "do_account.healthy",
+        # v1.2: an action ended before anything was sent to DO (SPEC section 3's CANCELED).
+        "action.canceled",
     }
 )
 #: Events about a DO account, not an order: `data.account`, no `orderId`.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from order_service.orders.schemas import NO_NUL, CamelModel
+from order_service.orders.schemas import NO_NUL, CamelModel, IsoTimestamp
 
 
 class ExpiryRequest(CamelModel):
@@ -14,7 +14,7 @@ class ExpiryRequest(CamelModel):
         }
     )
 
-    expires_at: AwareDatetime = Field(
+    expires_at: IsoTimestamp = Field(
         description="the new period end, with a time zone; a past date lets the next scan act"
     )
     reason: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)

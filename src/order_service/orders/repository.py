@@ -6,7 +6,7 @@ however many orders a page holds.
 
 Every statement is built once, at import, with bound parameters: building a
 select over 27 labelled columns and generating its cache key on every call
-cost more than the round trips it made (profile in docs/benchmarks.md).
+cost more than the round trips it made (profile in bench/analysis.md).
 
 On PostgreSQL the reads go one step further: the statements are compiled
 once by SQLAlchemy's asyncpg dialect and run on the session's own asyncpg
@@ -14,7 +14,9 @@ connection (same pool, same transaction if one is open, same JSON codecs),
 which skips SQLAlchemy's per-execution work and, outside a write
 transaction, the BEGIN/COMMIT round trips a plain read does not need (under
 READ COMMITTED each statement sees committed data either way). Row locks and
-writes always go through SQLAlchemy, so they stay in the transaction.
+writes always go through SQLAlchemy, so they stay in the transaction. Each
+read is a `_Read` (both forms, built at import) and `_fetch` is the one place
+that picks the path.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -138,18 +140,55 @@ def _for_driver(statement: Select[Any]) -> _DriverStatement:
     return _DriverStatement(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One read statement both ways: SQLAlchemy's, and precompiled for the asyncpg driver."""
+
+    statement: Select[Any]
+    driver: _DriverStatement
+
+
+def _read(statement: Select[Any], on_driver: Select[Any] | None = None) -> _Read:
+    """`on_driver`: the driver's own form when it differs (`= ANY(array)` for an IN list)."""
+    return _Read(statement, _for_driver(statement if on_driver is None else on_driver))
+
+
 _ANY_ORDER_ID = bindparam("order_ids", type_=postgresql.ARRAY(Uuid))
-_PG_ORDER_WITH_TASK = _for_driver(_ORDER_WITH_TASK)
-_PG_ITEMS = _for_driver(
-    select(items_t).where(items_t.c.order_id == any_(_ANY_ORDER_ID)).order_by(*_ITEM_ORDER)
+_READ_ORDER_WITH_TASK = _read(_ORDER_WITH_TASK)
+_READ_ITEMS = _read(
+    _ITEMS,
+    select(items_t).where(items_t.c.order_id == any_(_ANY_ORDER_ID)).order_by(*_ITEM_ORDER),
 )
-_PG_TASKS = _for_driver(
+_READ_TASKS = _read(
+    _TASKS,
     select(tasks_t, _ACCOUNT_NAME)
     .select_from(_TASKS_WITH_ACCOUNT)
-    .where(tasks_t.c.order_id == any_(_ANY_ORDER_ID))
+    .where(tasks_t.c.order_id == any_(_ANY_ORDER_ID)),
 )
-_PG_HISTORY = _for_driver(_HISTORY)
-_PG_LISTS = {key: (_for_driver(p), _for_driver(c)) for key, (p, c) in _LISTS.items()}
+_READ_HISTORY = _read(_HISTORY)
+_READ_LISTS = {key: (_read(page), _read(count)) for key, (page, count) in _LISTS.items()}
+
+
+async def _fetch(
+    session: Reader, read: _Read, params: Mapping[str, Any], *, how: Literal["all", "one", "value"]
+) -> Any:
+    """Run `read`: on PostgreSQL its precompiled form on the asyncpg connection, else
+    through SQLAlchemy. `how`: every row (mappings), the first row or None, or one value."""
+    driver = await _driver(session)
+    if driver is not None:
+        statement = read.driver
+        args = statement.args(params)
+        if how == "all":
+            return await driver.fetch(statement.sql, *args)
+        if how == "one":
+            return await driver.fetchrow(statement.sql, *args)
+        return await driver.fetchval(statement.sql, *args)
+    assert isinstance(session, AsyncSession)
+    result = await session.execute(read.statement, params)
+    if how == "value":
+        return result.scalar_one()
+    rows = result.mappings()
+    return rows.first() if how == "one" else rows.all()
 
 
 async def _driver(session: AsyncSession | DriverReader) -> Any | None:
@@ -190,16 +229,15 @@ async def lock_order_with_task(session: AsyncSession, order_id: uuid.UUID) -> Or
 async def _order_with_task(
     session: Reader, order_id: uuid.UUID, *, lock: bool
 ) -> OrderWithTask | None:
-    # The lock goes through SQLAlchemy: its asyncpg adapter sends BEGIN before
-    # the first statement it executes, and a lock taken on the raw connection
-    # first would run outside the transaction and be released at once.
-    driver = None if lock else await _driver(session)
-    if driver is not None:
-        statement = _PG_ORDER_WITH_TASK
-        row = await driver.fetchrow(statement.sql, *statement.args({"order_id": order_id}))
+    params = {"order_id": order_id}
+    if lock:
+        # The lock goes through SQLAlchemy: its asyncpg adapter sends BEGIN before
+        # the first statement it executes, and a lock taken on the raw connection
+        # first would run outside the transaction and be released at once.
+        assert isinstance(session, AsyncSession)
+        row = (await session.execute(_LOCK_ORDER_WITH_TASK, params)).mappings().first()
     else:
-        query = _LOCK_ORDER_WITH_TASK if lock else _ORDER_WITH_TASK
-        row = (await session.execute(query, {"order_id": order_id})).mappings().first()
+        row = await _fetch(session, _READ_ORDER_WITH_TASK, params, how="one")
     return _split_task(row) if row is not None else None
 
 
@@ -220,13 +258,7 @@ async def get_items(
     grouped: dict[uuid.UUID, list[RowMapping]] = defaultdict(list)
     if not order_ids:
         return grouped
-    driver = await _driver(session)
-    if driver is not None:
-        args = _PG_ITEMS.args({"order_ids": list(order_ids)})
-        rows: Iterable[Any] = await driver.fetch(_PG_ITEMS.sql, *args)
-    else:
-        rows = (await session.execute(_ITEMS, {"order_ids": list(order_ids)})).mappings()
-    for row in rows:
+    for row in await _fetch(session, _READ_ITEMS, {"order_ids": list(order_ids)}, how="all"):
         grouped[row["order_id"]].append(row)
     return grouped
 
@@ -244,19 +276,12 @@ async def items_of(session: Reader, order_id: uuid.UUID) -> list[Any]:
 async def get_tasks(session: Reader, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
     if not order_ids:
         return {}
-    driver = await _driver(session)
-    if driver is not None:
-        args = _PG_TASKS.args({"order_ids": list(order_ids)})
-        return {row["order_id"]: row for row in await driver.fetch(_PG_TASKS.sql, *args)}
-    result = await session.execute(_TASKS, {"order_ids": list(order_ids)})
-    return {row["order_id"]: row for row in result.mappings()}
+    rows = await _fetch(session, _READ_TASKS, {"order_ids": list(order_ids)}, how="all")
+    return {row["order_id"]: row for row in rows}
 
 
 async def get_history(session: Reader, order_id: uuid.UUID) -> list[RowMapping]:
-    driver = await _driver(session)
-    if driver is not None:
-        return list(await driver.fetch(_PG_HISTORY.sql, *_PG_HISTORY.args({"order_id": order_id})))
-    return list((await session.execute(_HISTORY, {"order_id": order_id})).mappings())
+    return list(await _fetch(session, _READ_HISTORY, {"order_id": order_id}, how="all"))
 
 
 async def list_orders(
@@ -274,15 +299,9 @@ async def list_orders(
         params["user_id"] = user_id
     if status is not None:
         params["status"] = status
-    driver = await _driver(session)
-    if driver is not None:
-        page_pg, count_pg = _PG_LISTS[key]
-        found = list(await driver.fetch(page_pg.sql, *page_pg.args(params)))
-        return found, int(await driver.fetchval(count_pg.sql, *count_pg.args(params)))
-    page_query, count_query = _LISTS[key]
-    rows = list((await session.execute(page_query, params)).mappings())
-    total = (await session.execute(count_query, params)).scalar_one()
-    return rows, total
+    page_read, count_read = _READ_LISTS[key]
+    rows = list(await _fetch(session, page_read, params, how="all"))
+    return rows, int(await _fetch(session, count_read, params, how="value"))
 
 
 def ids_of(rows: Iterable[RowMapping]) -> list[uuid.UUID]:

@@ -6,12 +6,14 @@ documented contract (OpenAPI) and what tests validate responses against.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from order_service.orders.states import Duration, OrderStatus, TaskStatus
 
@@ -36,6 +38,26 @@ UuidStr = Annotated[
     Field(min_length=1, max_length=64, json_schema_extra={"format": "uuid"}),
     AfterValidator(_canonical_uuid),
 ]
+
+
+# A date and a time (hours and minutes at least); the zone is AwareDatetime's to check.
+_DATE_AND_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_text(value: object) -> object:
+    # pydantic's lax datetime also takes a number (or a numeric string) as unix
+    # seconds and a date alone as midnight: {"expiresAt": 5} would be 1970-01-01.
+    if not isinstance(value, str) or not _DATE_AND_TIME.match(value):
+        raise PydanticCustomError(
+            "iso_timestamp",
+            "must be an ISO 8601 date and time with a time zone, e.g. 2026-01-31T00:00:00Z",
+        )
+    return value
+
+
+#: A timestamp in a request body (SPEC section 2): an ISO 8601 string with a date, a
+#: time and a zone. A number, a date alone or a time without a zone is VALIDATION_ERROR.
+IsoTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 class CamelModel(BaseModel):

@@ -70,6 +70,8 @@ class ActionStatus(StrEnum):
     IN_PROGRESS = "IN_PROGRESS"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
+    # v1.2 (SPEC section 3): ended before anything was sent to DO, e.g. superseded.
+    CANCELED = "CANCELED"
 
 
 UNFINISHED_ACTIONS = frozenset({ActionStatus.PENDING, ActionStatus.IN_PROGRESS})
