@@ -41,10 +41,13 @@ ENV PORT=3333 \
     HOST=0.0.0.0 \
     LOG_FORMAT=json \
     DATABASE_URL=sqlite+aiosqlite:////app/data/order-service.db
-EXPOSE 3333
+# 3333: the API (PORT); 3334: a `worker`'s health and metrics (WORKER_PORT).
+EXPOSE 3333 3334
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v1/health' % os.environ.get('PORT', '3333'), timeout=4)"]
 STOPSIGNAL SIGTERM
-# Migrate, then `exec` the server: uvicorn replaces the shell as PID 1 and gets
-# SIGTERM itself (graceful shutdown releases the provisioner's task leases).
+# One process, the API and every duty: migrate, then `exec` the server: uvicorn
+# replaces the shell as PID 1 and gets SIGTERM itself (graceful shutdown releases
+# the duties' leases). The compose file runs the roles apart instead, with
+# `order-service serve --no-duties` and `order-service worker` as commands.
 CMD ["sh", "-c", "order-service migrate && exec order-service serve"]

@@ -1,4 +1,4 @@
-"""Check the image's start command and environment without a Docker engine.
+"""Check the image's start commands and environment without a Docker engine.
 
 What `docker-compose -f docker-compose.order-service.yml up` would run, run here:
 
@@ -7,17 +7,22 @@ What `docker-compose -f docker-compose.order-service.yml up` would run, run here
 2. install it, with constraints.txt and without dev tools, into a throwaway venv
    (the runtime stage), and run `order-service migrate` on a temporary SQLite file
    from a directory that has no alembic/ folder;
-3. take the order-service container's environment from `docker-compose config`
-   (env_file .env.docker plus `environment:`) and the image's ENV, CMD and
+3. take the `api` and `worker` containers' environments from `docker-compose
+   config` (env_file .env.docker plus `environment:`) and the image's ENV, CMD and
    HEALTHCHECK from the Dockerfile; point the hostnames postgres / catalog /
    digitalocean at 127.0.0.1 (free ports for the mocks and the service, the given
    PostgreSQL database for DATABASE_URL);
-4. start the two mock services with their compose commands, and the CMD (migrate,
-   then exec serve) as PID 1 of a new PID namespace, as in a container, when
-   `unshare` allows it;
-5. wait for /api/v1/health/ready = 200, run the HEALTHCHECK command, walk one order
-   to ACTIVE through the mocks, check the log lines are JSON;
-6. SIGTERM the service and require exit code 0 within 15 s.
+4. start the two mock services with their compose commands;
+5. one process, the image's own CMD (migrate, then exec serve): run it as PID 1 of
+   a new PID namespace, as in a container, when `unshare` allows it; wait for
+   /api/v1/health/ready = 200, run the HEALTHCHECK command, walk one order to
+   ACTIVE through the mocks, check the log lines are JSON, SIGTERM it and require
+   exit code 0 within 15 s;
+6. the compose file's roles: its `api` command (migrate, then `serve --no-duties`)
+   and its `worker` command, each as PID 1 as above; the HEALTHCHECK against the
+   api, the worker's compose healthcheck on WORKER_PORT, one order to ACTIVE (the
+   api takes it, the worker provisions it), JSON logs; SIGTERM the worker (exit 0
+   within 10 s), then the api (exit 0 within 15 s).
 
 Usage (from the repository root, with the project's venv python):
     python .ci/container_check.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/DB
@@ -51,7 +56,10 @@ REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.order-service.yml"
 DOCKERFILE = REPO / "Dockerfile"
 MOCK_SERVICES = ("catalog", "digitalocean")
+ROLES = ("api", "worker")
 STOP_LIMIT_S = 15.0
+# SPEC section 12: a worker finishes or releases what it holds within 10 s.
+WORKER_STOP_LIMIT_S = 10.0
 
 
 class CheckFailed(Exception):
@@ -234,6 +242,7 @@ class Check:
         self.app_dir = work / "app"  # the container's WORKDIR: no alembic/, no .env
         self.app_dir.mkdir()
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.pid1 = False  # the commands run as PID 1 of a PID namespace (unshare)
 
     def wheel(self) -> Path:
         started = step("build the wheel (Dockerfile builder stage) and list its migrations")
@@ -324,7 +333,7 @@ class Check:
         return proc
 
     def container(self) -> None:
-        started = step("container environment: docker-compose config + Dockerfile ENV/CMD")
+        started = step("container environments: docker-compose config + Dockerfile ENV/CMD")
         services = compose_services(self.args.compose)
         instructions = dockerfile_instructions(DOCKERFILE)
         cmd = exec_form(instructions, "CMD")
@@ -332,12 +341,11 @@ class Check:
         stop_signal = dict(instructions).get("STOPSIGNAL", "SIGTERM")
         if stop_signal != "SIGTERM":
             raise CheckFailed(f"STOPSIGNAL is {stop_signal}, expected SIGTERM")
-        service = services["order-service"]
-        if service.get("env_file") or "environment" not in service:
-            raise CheckFailed("docker-compose config did not resolve env_file into environment")
-        container_env = {k: str(v) for k, v in service["environment"].items()}
+        missing = [role for role in ROLES if role not in services]
+        if missing:
+            raise CheckFailed(f"the compose file has no service {missing}")
 
-        ports = {name: free_port() for name in (*MOCK_SERVICES, "order-service")}
+        ports = {name: free_port() for name in (*MOCK_SERVICES, *ROLES)}
         rewrites = {}
         mock_argv = {}
         for name in MOCK_SERVICES:
@@ -345,20 +353,17 @@ class Check:
             rewrites[f"//{name}:{option(argv, '--port')}"] = f"//127.0.0.1:{ports[name]}"
             argv = with_option(argv, "--host", "127.0.0.1")
             mock_argv[name] = with_option(argv, "--port", str(ports[name]))
-
-        env = self.base_env() | image_env(instructions)
-        for key, value in container_env.items():
-            for old, new in rewrites.items():
-                value = value.replace(old, new)
-            env[key] = value
-        if "@postgres:" not in container_env.get("DATABASE_URL", ""):
-            raise CheckFailed("DATABASE_URL in the compose environment does not use `postgres`")
-        env["DATABASE_URL"] = self.args.database_url
-        env["PORT"] = str(ports["order-service"])
-        env["HOST"] = "127.0.0.1"
-        for key in sorted(env):
-            shown = "****" if any(s in key for s in ("SECRET", "KEY", "TOKEN")) else env[key]
-            print(f"    {key}={shown}")
+        envs = {role: self.role_env(role, services[role], instructions, rewrites) for role in ROLES}
+        for env in envs.values():
+            env["PORT"] = str(ports["api"])
+            env["WORKER_PORT"] = str(ports["worker"])
+        for role in ROLES:
+            print(f"    {role}:")
+            for key in sorted(envs[role]):
+                shown = (
+                    "****" if any(s in key for s in ("SECRET", "KEY", "TOKEN")) else envs[role][key]
+                )
+                print(f"      {key}={shown}")
         done(started)
 
         started = step("start the mock services with their compose commands")
@@ -374,45 +379,110 @@ class Check:
             )
         done(started, "both answer /health")
 
-        started = step(f"the image's CMD: {shlex.join(cmd)}")
-        pid1 = self.args.pid_namespace and pid_namespace_works()
-        argv = ["unshare", "--pid", "--fork", "--kill-child", *cmd] if pid1 else cmd
-        print(f"    runs as PID 1 of a new PID namespace: {'yes' if pid1 else 'no'}")
-        runner = self.start("order-service", argv, env)
-        base = f"http://127.0.0.1:{ports['order-service']}"
-        log = self.work / "order-service.log"
-        wait_for_200(f"{base}/api/v1/health/ready", 90, runner, log)
-        done(started, f"{base}/api/v1/health/ready answered 200")
+        self.pid1 = self.args.pid_namespace and pid_namespace_works()
+        print(f"\n    commands run as PID 1 of a new PID namespace: {'yes' if self.pid1 else 'no'}")
+        api_base = f"http://127.0.0.1:{ports['api']}"
 
-        started = step(f"the image's HEALTHCHECK: {shlex.join(healthcheck)}")
-        run(healthcheck, env=env, cwd=self.app_dir, timeout=10)
+        # One process, as `docker run` of the image: the API and every duty.
+        one_env = envs["api"] | envs["worker"]
+        started = step(f"one process, the image's CMD: {shlex.join(cmd)}")
+        one = self.start_role("one-process", cmd, one_env, f"{api_base}/api/v1/health/ready")
+        done(started, f"{api_base}/api/v1/health/ready answered 200")
+        self.healthcheck("the image's HEALTHCHECK", healthcheck, one_env)
+        self.walk("one-process", api_base, one_env)
+        self.json_logs("one-process")
+        self.stop_role("one-process", one, STOP_LIMIT_S)
+
+        # The compose file's roles: the API alone and the duties alone.
+        api_cmd = [str(a) for a in services["api"].get("command") or cmd]
+        started = step(f"compose service api: {shlex.join(api_cmd)}")
+        api = self.start_role("api", api_cmd, envs["api"], f"{api_base}/api/v1/health/ready")
+        done(started, f"{api_base}/api/v1/health/ready answered 200")
+        self.healthcheck("the image's HEALTHCHECK, in api", healthcheck, envs["api"])
+
+        worker_cmd = [str(a) for a in services["worker"]["command"]]
+        worker_base = f"http://127.0.0.1:{ports['worker']}"
+        started = step(f"compose service worker: {shlex.join(worker_cmd)}")
+        worker = self.start_role(
+            "worker", worker_cmd, envs["worker"], f"{worker_base}/api/v1/health/ready"
+        )
+        done(started, f"{worker_base}/api/v1/health/ready answered 200")
+        test = [str(a) for a in services["worker"]["healthcheck"]["test"]]
+        if test[0] != "CMD":
+            raise CheckFailed(f"the worker's healthcheck must be in CMD form: {test}")
+        self.healthcheck("the worker's compose healthcheck", test[1:], envs["worker"])
+
+        self.walk("api + worker", api_base, envs["api"])
+        self.json_logs("api")
+        self.json_logs("worker")
+        self.stop_role("worker", worker, WORKER_STOP_LIMIT_S)
+        self.stop_role("api", api, STOP_LIMIT_S)
+
+    def role_env(
+        self,
+        role: str,
+        service: dict[str, Any],
+        instructions: list[tuple[str, str]],
+        rewrites: dict[str, str],
+    ) -> dict[str, str]:
+        """The container's environment of `role`, its hostnames and ports made local."""
+        if service.get("env_file") or "environment" not in service:
+            raise CheckFailed(f"docker-compose config did not resolve {role}'s env_file")
+        container_env = {k: str(v) for k, v in service["environment"].items()}
+        if "@postgres:" not in container_env.get("DATABASE_URL", ""):
+            raise CheckFailed(f"DATABASE_URL of {role} in the compose file does not use `postgres`")
+        env = self.base_env() | image_env(instructions)
+        for key, value in container_env.items():
+            for old, new in rewrites.items():
+                value = value.replace(old, new)
+            env[key] = value
+        env["DATABASE_URL"] = self.args.database_url
+        env["HOST"] = "127.0.0.1"
+        return env
+
+    def start_role(
+        self, name: str, argv: list[str], env: dict[str, str], ready_url: str
+    ) -> subprocess.Popen[bytes]:
+        if self.pid1:
+            argv = ["unshare", "--pid", "--fork", "--kill-child", *argv]
+        proc = self.start(name, argv, env)
+        wait_for_200(ready_url, 90, proc, self.work / f"{name}.log")
+        return proc
+
+    def healthcheck(self, what: str, argv: list[str], env: dict[str, str]) -> None:
+        started = step(f"{what}: {shlex.join(argv)}")
+        run(argv, env=env, cwd=self.app_dir, timeout=10)
         done(started, "exit code 0")
 
-        started = step("one order through the container environment: create, pay, ACTIVE")
+    def walk(self, what: str, base: str, env: dict[str, str]) -> None:
+        started = step(f"one order through {what}: create, pay, ACTIVE")
         self.walk_order(base, env)
         done(started)
 
-        started = step("log lines are JSON (LOG_FORMAT from the image)")
+    def json_logs(self, name: str) -> None:
+        started = step(f"{name}: log lines are JSON (LOG_FORMAT from the image)")
+        log = self.work / f"{name}.log"
         lines = log.read_text(errors="replace").splitlines()
         parsed = [line for line in lines if _is_json_object(line)]
         if not parsed:
-            raise CheckFailed(f"no JSON log line in the service output:\n{tail(log)}")
+            raise CheckFailed(f"no JSON log line in the output of {name}:\n{tail(log)}")
         done(started, f"{len(parsed)} of {len(lines)} lines are JSON objects")
 
-        started = step(f"SIGTERM: the service must exit 0 within {STOP_LIMIT_S:g} s")
-        target = namespace_init(runner.pid) if pid1 else runner.pid
-        os.kill(target, signal.SIGTERM)
+    def stop_role(self, name: str, proc: subprocess.Popen[bytes], limit: float) -> None:
+        started = step(f"SIGTERM: {name} must exit 0 within {limit:g} s")
+        log = self.work / f"{name}.log"
+        os.kill(namespace_init(proc.pid) if self.pid1 else proc.pid, signal.SIGTERM)
         try:
-            code = runner.wait(STOP_LIMIT_S)
+            code = proc.wait(limit)
         except subprocess.TimeoutExpired:
             raise CheckFailed(
-                f"still running {STOP_LIMIT_S:g} s after SIGTERM:\n{tail(log)}"
+                f"{name} still running {limit:g} s after SIGTERM:\n{tail(log)}"
             ) from None
-        if pid1 and code != 0:
-            raise CheckFailed(f"exit code {code} after SIGTERM:\n{tail(log)}")
-        if not pid1 and code not in (0, -signal.SIGTERM):
-            # Outside a PID namespace uvicorn re-raises SIGTERM after its clean shutdown.
-            raise CheckFailed(f"exit code {code} after SIGTERM:\n{tail(log)}")
+        # Outside a PID namespace uvicorn re-raises SIGTERM after its clean shutdown
+        # (`serve`); the worker handles the signal itself and exits 0 either way.
+        clean = (0,) if self.pid1 or name == "worker" else (0, -signal.SIGTERM)
+        if code not in clean:
+            raise CheckFailed(f"{name}: exit code {code} after SIGTERM:\n{tail(log)}")
         print(tail(log, 6))
         done(started, f"exit code {code}")
 

@@ -205,13 +205,29 @@ def create_app(
 
 
 def app_factory() -> Any:
-    """Entry point for `uvicorn --factory order_service.app:app_factory`."""
+    """`serve`: the API and the background duties
+    (`uvicorn --factory order_service.app:app_factory`)."""
+    return _factory(duties=True)
+
+
+def api_only_factory() -> Any:
+    """`serve --no-duties`: the API alone, no background duty at all
+    (`uvicorn --factory order_service.app:api_only_factory`).
+
+    The role is the import string itself, so every `--workers` process that
+    uvicorn spawns builds the same app, and nothing (no environment variable)
+    is left behind for a child process to inherit.
+    """
+    return _factory(duties=False)
+
+
+def _factory(*, duties: bool) -> Any:
     from order_service.config import load_settings
     from order_service.logging_setup import configure_logging
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, start_provisioner=None if duties else False)
     # Everything built so far (modules, SQLAlchemy metadata, FastAPI's routes and
     # models) lives as long as the process: keep it out of the cyclic GC, whose
     # full collections otherwise walk it all and stall requests (the p99 tail).

@@ -1,5 +1,5 @@
-"""`order-service` command line (SPEC section 8): migrate, serve, seed, rotate-secrets, token,
-openapi, config-docs."""
+"""`order-service` command line (SPEC section 8): migrate, serve [--no-duties], worker, seed,
+rotate-secrets, token, openapi, config-docs."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import asyncio
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from order_service.config import ConfigError, DatabaseSettings, load_settings
+from order_service.config import ConfigError, DatabaseSettings, Settings, load_settings
 from order_service.errors import DATABASE_DOWN
 
 
@@ -43,12 +43,25 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--revision", default="head", help="target revision (default: head)")
     migrate.set_defaults(handler=_migrate)
 
-    serve = commands.add_parser("serve", help="run the API and the provisioner on HOST:PORT")
+    serve = commands.add_parser("serve", help="run the API and the background duties on HOST:PORT")
     serve.add_argument("--host", help="override HOST")
     serve.add_argument("--port", type=int, help="override PORT")
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.add_argument("--migrate", action="store_true", help="run `migrate` first")
+    serve.add_argument(
+        "--no-duties",
+        dest="duties",
+        action="store_false",
+        help="the API alone: no background duty (run `order-service worker` for them)",
+    )
     serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser(
+        "worker", help="run the background duties alone; health and metrics on WORKER_PORT"
+    )
+    worker.add_argument("--host", help="override HOST")
+    worker.add_argument("--port", type=int, help="override WORKER_PORT")
+    worker.set_defaults(handler=_worker)
 
     seed = commands.add_parser("seed", help="add sample orders in every state (demos)")
     seed.add_argument("--user", action="append", help="user id (sub) to own them; repeatable")
@@ -93,6 +106,10 @@ def _serve(args: argparse.Namespace) -> int:
     from order_service.logging_setup import configure_logging
 
     settings = load_settings()
+    if args.workers > 1 and settings.is_sqlite:
+        raise ConfigError("DATABASE_URL: SQLite supports one process; use --workers 1")
+    if not args.duties:
+        _refuse_sqlite_for_roles(settings, "serve --no-duties")
     configure_logging(settings.log_format, settings.log_level)
     if args.migrate:
         from order_service.migrate import upgrade
@@ -100,10 +117,9 @@ def _serve(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
     host = args.host or settings.host
     port = args.port or settings.port
-    if args.workers > 1 and settings.is_sqlite:
-        raise ConfigError("DATABASE_URL: SQLite supports one process; use --workers 1")
     uvicorn.run(
-        "order_service.app:app_factory",
+        # The role is the factory: both, or the API alone (app.py).
+        "order_service.app:app_factory" if args.duties else "order_service.app:api_only_factory",
         factory=True,
         host=host,
         port=port,
@@ -117,6 +133,37 @@ def _serve(args: argparse.Namespace) -> int:
         **_fast_server_options(),
     )
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from order_service.logging_setup import configure_logging
+    from order_service.worker import listen, run_worker
+
+    settings = load_settings()
+    _refuse_sqlite_for_roles(settings, "worker")
+    configure_logging(settings.log_format, settings.log_level)
+    sock = listen(args.host or settings.host, args.port or settings.worker_port)
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        return runner.run(run_worker(settings, sock))
+
+
+def _refuse_sqlite_for_roles(settings: Settings, command: str) -> None:
+    # An API-only process needs a worker elsewhere, and a worker an API process:
+    # two processes, which one SQLite file does not serve (SPEC section 12).
+    if settings.is_sqlite:
+        raise ConfigError(
+            f"DATABASE_URL: SQLite is for one process; `{command}` needs PostgreSQL "
+            "(on SQLite, run `serve`: the API and the duties together)"
+        )
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed, as `serve` runs it (uvicorn[standard]), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _fast_server_options() -> dict[str, str]:

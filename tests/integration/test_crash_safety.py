@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +34,19 @@ ORDERS = 20
 
 
 class ServiceProcess:
-    """One `python -m order_service serve` with its own port and log file."""
+    """One `python -m order_service serve` (or `args`, e.g. `worker`) with its own
+    port (PORT, or WORKER_PORT for a worker) and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, args: Sequence[str] = ("serve",)
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "order_service", "serve"],
-            env={**env, "PORT": str(self.port)},
+        self.process = subprocess.Popen(  # noqa: S603 - argv built by the tests
+            [sys.executable, "-m", "order_service", *args],
+            env={**env, "PORT": str(self.port), "WORKER_PORT": str(self.port)},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
