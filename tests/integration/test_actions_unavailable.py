@@ -26,11 +26,11 @@ from order_service.accounts.clients import OneClient
 from order_service.actions.engine import ActionEngine, ActionsConfig
 from order_service.actions.models import ServerAction
 from order_service.actions.store import ActionStore
-from order_service.db import create_sessionmaker
+from order_service.db import create_sessionmaker, utcnow
 from order_service.orders.models import Order
 from order_service.provisioning.digitalocean import DigitalOceanClient
 from order_service.provisioning.models import ProvisioningTask
-from tests.conftest import auth
+from tests.conftest import API_KEY, auth
 from tests.helpers import create_order, pay
 from tests.servers import serve
 
@@ -165,3 +165,34 @@ async def test_a_process_works_at_most_max_in_flight_actions_at_once(
         assert await actions.runner.scan() == 1
         await workers_done(actions)
     assert (await control.get("/_fake/stats")).json()["actions"]["power_on"] == 3
+
+
+async def test_an_action_past_its_deadline_asks_do_once_more_before_giving_up(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    fake_do: tuple[str, httpx.AsyncClient],
+) -> None:
+    # As after a process that was down longer than ACTION_TIMEOUT: the action is
+    # IN_PROGRESS with an intent and no DO action id, started an hour ago, and
+    # DO shows the droplet in its end state. SPEC §7: judged on DO's word.
+    url, control = fake_do
+    order_id = await active_order_with_droplet(client, engine, control)
+    action_id = await request_power_on(client, order_id)
+    droplet_id = (
+        await client.get(f"/api/v1/internal/orders/{order_id}", headers={"X-API-Key": API_KEY})
+    ).json()["data"]["provisioningTask"]["dropletId"]
+    (
+        await control.post(f"/_fake/droplets/{droplet_id}/status", json={"status": "active"})
+    ).raise_for_status()
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(ServerAction.__table__)
+            .where(ServerAction.__table__.c.id == uuid.UUID(action_id))
+            .values(status="IN_PROGRESS", started_at=an_hour_ago, intent_at=an_hour_ago)
+        )
+
+    row = await run_engine_until_done(engine, url, action_id)
+
+    assert (row["status"], row["error_code"]) == ("COMPLETED", None)
+    assert (await control.get("/_fake/stats")).json()["actions"]["power_on"] == 0
