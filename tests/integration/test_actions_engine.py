@@ -425,8 +425,14 @@ async def test_after_a_suspension_whose_shutdown_completed_the_customer_sees_no_
     assert listed[1]["completedAt"] is not None
     assert (await droplet(fake_do, droplet_id)).json()["droplet"]["status"] == "off"
     assert (await stats(fake_do))["actions"]["power_off"] == 0
-    feed = await service.get(
-        "/api/v1/internal/events", params={"orderId": order_id, "limit": 500}, headers=INTERNAL
-    )
-    types = [event["type"] for event in feed.json()["data"]]
+    # The relay makes events visible in the feed a moment after their commit.
+    deadline = time.monotonic() + 10
+    while True:
+        feed = await service.get(
+            "/api/v1/internal/events", params={"orderId": order_id, "limit": 500}, headers=INTERNAL
+        )
+        types = [event["type"] for event in feed.json()["data"]]
+        if "action.canceled" in types or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert "action.canceled" in types and "action.failed" not in types
