@@ -4,8 +4,9 @@
 migration creates `default` (the account of DIGITALOCEAN_API_TOKEN, token kept in
 the environment) and gives it every task that already has one, so existing
 droplets keep being worked with the token that made them. The shared budget's
-ledger becomes per account: its rows are short-lived slices of requests, so the
-tables are simply recreated (a running process takes a new slice).
+ledger becomes per account, and each grant says whether it is for bulk requests
+(which never get the follow-ups' reserve): its rows are short-lived slices of
+requests, so the tables are simply recreated (a running process takes a new slice).
 
 Revision ID: 0006_do_accounts
 Revises: 0005_backfill_periods
@@ -117,6 +118,7 @@ def upgrade() -> None:
         sa.Column("granted_at", order_service.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", order_service.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("bulk", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_do_budget_grants")),
     )
     op.create_index(

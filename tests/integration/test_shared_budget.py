@@ -222,3 +222,29 @@ async def test_a_dead_process_slice_counts_until_it_leaves_the_window(
     # Its requests may have gone out up to the slice's expiry (0.5 s), so the
     # grant blocks for slice time + window (2 s) + skew (0.2 s) at most.
     assert 1.5 <= waited <= 3.5
+
+
+async def test_bulk_requests_of_every_process_leave_the_follow_ups_reserve(
+    processes: list[Counted],
+) -> None:
+    # Issue 23: creates from three processes take at most limit - reserve (40 - 2)
+    # of a window; the follow-ups still get theirs at once, from any process.
+    budgets = [budget(p, f"proc-{i}", per_minute=40) for i, p in enumerate(processes)]
+    bulk_sends: list[float] = []
+    try:
+
+        async def create(shared: SharedRateBudget) -> None:
+            await shared.acquire(bulk=True)
+            bulk_sends.append(time.monotonic())
+
+        creates = [asyncio.create_task(create(b)) for b in budgets for _ in range(20)]
+        await asyncio.sleep(1.0)  # inside the 2.2 s window: only the creates' share went
+        assert len(bulk_sends) == 38
+        started = time.monotonic()
+        await asyncio.gather(budgets[1].acquire(), budgets[2].acquire())
+        assert time.monotonic() - started < 0.5  # the reserve, not the next window
+        await asyncio.gather(*creates)  # the rest once the window moved on
+    finally:
+        for b in budgets:
+            await b.aclose()
+    assert busiest_window(sorted(bulk_sends), 2.0) <= 38

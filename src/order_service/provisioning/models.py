@@ -6,7 +6,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from order_service.db import Base, PortableJSON, UTCDateTime, utcnow
@@ -112,5 +123,8 @@ class DoBudgetGrant(Base):
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer)
+    # For bulk requests (creates, actions, deletes), which never get the follow-ups'
+    # reserve (rate_budget.py).
+    bulk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_do_budget_grants_account_expires", "account_id", "expires_at"),)

@@ -90,13 +90,24 @@ class RateBudget:
     process); on PostgreSQL :class:`~order_service.provisioning.shared_budget.SharedRateBudget`
     extends it to one budget for every process on the database.
 
-    Concurrency: :meth:`acquire` takes an :class:`asyncio.Lock` (FIFO-fair) and
-    sleeps *while holding it*. The limits are global, so when the first waiter
-    cannot send, nobody behind it can either; sleeping inside the lock therefore
-    costs nothing and makes waiters go strictly in arrival order, without any
-    busy-spinning. After each sleep the waiter re-checks everything, so a
+    Two kinds of request share it (issue 23): *bulk* ones (creates, droplet
+    actions, deletes: work that can come by the hundred) may use at most
+    ``limit - reserve`` of each window, so ``reserve`` (``limit // 20``, 11 of
+    225 a minute) is always left for the others - the follow-ups (listings, GETs,
+    look-ups) that see a booted droplet within seconds instead of at the next
+    minute, when a storm's creates would otherwise take every token.
+
+    Concurrency: :meth:`acquire` takes an :class:`asyncio.Lock` per kind
+    (FIFO-fair) and sleeps *while holding it*. Within a kind the limits are the
+    same for everyone, so when the first waiter cannot send, nobody behind it can
+    either; sleeping inside the lock costs nothing and makes waiters go strictly
+    in arrival order, without any busy-spinning. A waiting create never holds up
+    a follow-up. After each sleep the waiter re-checks everything, so a
     :meth:`pause_for` or :meth:`observe` that arrives meanwhile is honoured.
     """
+
+    #: The share of each window kept from bulk requests for the follow-ups.
+    FOLLOW_UP_SHARE_DIVISOR = 20
 
     #: When DigitalOcean reports this few requests left (another process may be
     #: spending the same token), stop sending until its reset time.
@@ -129,10 +140,16 @@ class RateBudget:
         # The window lengths are DO's (60 s, 3600 s); tests shorten them.
         self._minute = _Window(per_minute, minute_s + skew_s)
         self._hour = _Window(per_hour, hour_s + skew_s)
+        # The bulk requests' own sends, limited to what the follow-ups' reserve leaves.
+        self.minute_reserve = per_minute // self.FOLLOW_UP_SHARE_DIVISOR
+        self.hour_reserve = per_hour // self.FOLLOW_UP_SHARE_DIVISOR
+        self._bulk_minute = _Window(per_minute - self.minute_reserve, minute_s + skew_s)
+        self._bulk_hour = _Window(per_hour - self.hour_reserve, hour_s + skew_s)
         # Monotonic time before which nobody may send (429s, exhausted headers).
         self._blocked_until = -math.inf
-        # Created lazily so the budget can be built outside a running event loop.
-        self._lock: asyncio.Lock | None = None
+        # One per kind (bulk or not), created lazily so the budget can be built
+        # outside a running event loop.
+        self._locks: dict[bool, asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         return (
@@ -140,16 +157,27 @@ class RateBudget:
             f"in_window_minute={self.in_window_minute})"
         )
 
-    async def acquire(self) -> None:
-        """Wait until a request may be sent, then record it as sent now."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            while (wait_s := self._wait_s(self._clock())) > 0:
+    async def acquire(self, *, bulk: bool = False) -> None:
+        """Wait until a request may be sent, then record it as sent now.
+
+        `bulk` (a create, an action, a delete) may not use the follow-ups' reserve."""
+        async with self._lock_of(bulk):
+            while (wait_s := self._wait_s(self._clock(), bulk)) > 0:
                 await self._sleep(wait_s)
-            now = self._clock()
-            self._minute.sends.append(now)
-            self._hour.sends.append(now)
+            self._record(self._clock(), bulk)
+
+    def _lock_of(self, bulk: bool) -> asyncio.Lock:
+        lock = self._locks.get(bulk)
+        if lock is None:
+            lock = self._locks[bulk] = asyncio.Lock()
+        return lock
+
+    def _record(self, now: float, bulk: bool) -> None:
+        self._minute.sends.append(now)
+        self._hour.sends.append(now)
+        if bulk:
+            self._bulk_minute.sends.append(now)
+            self._bulk_hour.sends.append(now)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Take DigitalOcean's view of our budget into account.
@@ -198,10 +226,13 @@ class RateBudget:
     def _block_until(self, deadline: float) -> None:
         self._blocked_until = max(self._blocked_until, deadline)
 
-    def _wait_s(self, now: float) -> float:
-        """Seconds until a send is allowed by the block and both windows."""
-        return max(
+    def _wait_s(self, now: float, bulk: bool = False) -> float:
+        """Seconds until a send is allowed by the block and the windows of its kind."""
+        wait = max(
             self._blocked_until - now,
             self._minute.wait_s(now),
             self._hour.wait_s(now),
         )
+        if bulk:
+            wait = max(wait, self._bulk_minute.wait_s(now), self._bulk_hour.wait_s(now))
+        return wait

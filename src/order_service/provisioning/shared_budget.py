@@ -95,6 +95,7 @@ class Slice:
     count: int
     requested_at: float  # local clock, taken before the grant was asked for
     deadline: float  # local clock: no token of this slice is sent after it
+    bulk: bool = False  # for bulk requests (creates, actions, deletes) or follow-ups
     used: int = 0
     last_use: float = 0.0
     closed: bool = False
@@ -174,9 +175,9 @@ class SharedRateBudget(RateBudget):
         # Shared by the budgets of one process (one connection for every account),
         # or this budget's own when none is given.
         self._shared_listener = listener
-        self._slice: Slice | None = None
+        self._slices: dict[bool, Slice | None] = {}
         self._to_close: list[Slice] = []
-        self._waiting = 0
+        self._waiting: dict[bool, int] = {False: 0, True: 0}
         self._background: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
@@ -195,30 +196,30 @@ class SharedRateBudget(RateBudget):
 
     # ------------------------------------------------------------ interface
 
-    async def acquire(self) -> None:
-        """Wait until a request may be sent by this process and all others."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+    async def acquire(self, *, bulk: bool = False) -> None:
+        """Wait until a request may be sent by this process and all others.
+
+        Bulk requests and follow-ups hold slices of their own kind (a create never
+        queues a follow-up behind it); the ledger keeps the follow-ups' reserve."""
         self._start_listener()
-        self._waiting += 1
+        self._waiting[bulk] += 1
         try:
-            async with self._lock:
+            async with self._lock_of(bulk):
                 while True:
                     now = self._clock()
-                    if (wait_s := self._wait_s(now)) > 0:  # local pause (or own windows)
+                    if (wait_s := self._wait_s(now, bulk)) > 0:  # local pause, own windows
                         await self._sleep(wait_s)
                         continue
-                    held = self._slice
+                    held = self._slices.get(bulk)
                     if held is not None and held.left > 0 and now < held.deadline:
                         held.used += 1
                         held.last_use = now
-                        self._minute.sends.append(now)
-                        self._hour.sends.append(now)
+                        self._record(now, bulk)
                         return
-                    if (wait_s := await self._take_slice()) > 0:
+                    if (wait_s := await self._take_slice(bulk)) > 0:
                         await self._sleep(min(wait_s, _MAX_POLL_S))
         finally:
-            self._waiting -= 1
+            self._waiting[bulk] -= 1
 
     async def aclose(self) -> None:
         """Stop listening and hand back what this process still holds."""
@@ -228,11 +229,11 @@ class SharedRateBudget(RateBudget):
         if self._listener is not None:
             self._listener.cancel()
             await asyncio.gather(self._listener, return_exceptions=True)
-        held = self._slice
-        if held is not None and not held.closed and held.left > 0:
-            held.closed = True
-            with contextlib.suppress(Exception):
-                await self._close_slice(held)
+        for held in list(self._slices.values()):
+            if held is not None and not held.closed and held.left > 0:
+                held.closed = True
+                with contextlib.suppress(Exception):
+                    await self._close_slice(held)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
@@ -267,42 +268,50 @@ class SharedRateBudget(RateBudget):
 
     # ------------------------------------------------------------ slices
 
-    def _want(self) -> int:
+    def _want(self, bulk: bool) -> int:
         """Tokens to ask for: what waits now, or what the last slice-time used."""
         now = self._clock()
+        sends = self._bulk_minute.sends if bulk else self._minute.sends
         recent = sum(
             1
             for _ in itertools.takewhile(
-                lambda sent: sent > now - self.slice_ttl_s, reversed(self._minute.sends)
+                lambda sent: sent > now - self.slice_ttl_s, reversed(sends)
             )
         )
-        return max(1, min(self.slice_max, max(self._waiting, recent)))
+        return max(1, min(self.slice_max, max(self._waiting[bulk], recent)))
 
-    async def _take_slice(self) -> float:
+    async def _take_slice(self, bulk: bool = False) -> float:
         """Ask the ledger for a slice; returns seconds to wait when none was given."""
-        previous = self._slice
+        previous = self._slices.get(bulk)
         # Its close goes out with this grant: not one more token from it, even
         # if the transaction fails after committing the close.
-        self._slice = None
+        self._slices[bulk] = None
         if previous is not None and not previous.closed:
             previous.closed = True
             self._to_close.append(previous)
         now = self._clock()
         closes = [s for s in self._to_close if now - s.requested_at < _CLOSE_MAX_AGE_S]
         self._to_close = []
-        want = self._want()
-        answer = await self._grant(want, [s.close_args() for s in closes], requested_at=now)
+        want = self._want(bulk)
+        answer = await self._grant(
+            want, [s.close_args() for s in closes], requested_at=now, bulk=bulk
+        )
         self.shared_minute_used = answer.minute_used
         self.shared_hour_used = answer.hour_used
         if answer.count > 0 and answer.grant_id is not None:
-            granted = Slice(answer.grant_id, answer.count, now, now + self.slice_ttl_s)
-            self._slice = granted
+            granted = Slice(answer.grant_id, answer.count, now, now + self.slice_ttl_s, bulk)
+            self._slices[bulk] = granted
             asyncio.get_running_loop().call_later(self.slice_ttl_s, self._on_slice_timeout, granted)
             return 0.0
         return max(answer.wait_s, 0.01)
 
     async def _grant(
-        self, want: int, closes: list[tuple[int, int, float]], *, requested_at: float
+        self,
+        want: int,
+        closes: list[tuple[int, int, float]],
+        *,
+        requested_at: float,
+        bulk: bool = False,
     ) -> GrantAnswer:
         """One transaction: close finished slices, lock, take up to ``want`` tokens."""
         ids, used, last_s = [list(column) for column in zip(*closes, strict=True)] or [[], [], []]
@@ -324,8 +333,11 @@ class SharedRateBudget(RateBudget):
                         "account": account,
                         "owner": self._owner,
                         "want": want,
+                        "bulk": bulk,
                         "per_minute": self._per_minute,
                         "per_hour": self._per_hour,
+                        "bulk_per_minute": self._per_minute - self.minute_reserve,
+                        "bulk_per_hour": self._per_hour - self.hour_reserve,
                         "minute_span": self._minute_span,
                         "hour_span": self._hour_span,
                         "ttl": self.slice_ttl_s,
@@ -351,8 +363,8 @@ class SharedRateBudget(RateBudget):
         if held.closed or held.left <= 0 or self._closing:
             return  # fully used ones are closed with the next grant
         held.closed = True
-        if self._slice is held:
-            self._slice = None
+        if self._slices.get(held.bulk) is held:
+            self._slices[held.bulk] = None
         self._spawn(self._close_slice(held))
 
     async def _close_slice(self, held: Slice) -> None:

@@ -64,11 +64,13 @@ class CountingBudget(RateBudget):
     def __init__(self, fake: FakeTime) -> None:
         super().__init__(clock=fake.clock, wall_clock=fake.wall, sleep=fake.sleep)
         self.acquired = 0
+        self.bulk = 0
         self.observed: list[Mapping[str, str]] = []
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, bulk: bool = False) -> None:
         self.acquired += 1
-        await super().acquire()
+        self.bulk += bulk
+        await super().acquire(bulk=bulk)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         self.observed.append(headers)

@@ -42,7 +42,7 @@ class RecordingBudget:
         self.observed: list[Mapping[str, str]] = []
         self.pauses: list[float] = []
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, bulk: bool = False) -> None:
         self.acquired += 1
 
     def observe(self, headers: Mapping[str, str]) -> None:

@@ -218,5 +218,47 @@ async def test_real_clock_defaults_work_for_a_cancelled_waiter() -> None:
         await stuck
 
     budget.pause_for(0)  # no-op
-    assert budget._lock is not None
-    assert not budget._lock.locked()
+    assert budget._locks[False] is not None
+    assert not budget._locks[False].locked()
+
+
+# ------------------------------------------------------------ the follow-ups' reserve
+
+
+async def test_bulk_requests_leave_the_follow_ups_reserve_and_never_block_them() -> None:
+    # Issue 23: a storm's creates must not take every token of the minute, or a
+    # droplet that booted is seen only at the next minute. 5% (1 in 20) is kept.
+    fake = FakeTime()
+    waits: list[float] = []
+
+    async def wait_forever(seconds: float) -> None:  # the clock stands still
+        waits.append(seconds)
+        await asyncio.Event().wait()
+
+    budget = RateBudget(per_minute=40, per_hour=10_000, clock=fake.clock, sleep=wait_forever)
+    assert budget.minute_reserve == 2
+    for _ in range(38):
+        await budget.acquire(bulk=True)
+    assert waits == []  # 38 creates at once: within their share
+
+    create = asyncio.create_task(budget.acquire(bulk=True))
+    await asyncio.sleep(0)
+    assert not create.done() and len(waits) == 1  # the 39th waits for the next minute...
+    await budget.acquire()  # ...while a follow-up goes at once, and another
+    await budget.acquire()
+    assert len(waits) == 1 and budget.in_window_minute == 40
+    create.cancel()
+
+
+async def test_follow_ups_may_use_the_whole_window_when_creates_do_not() -> None:
+    fake = FakeTime()
+    budget = make_budget(fake, per_minute=40, per_hour=10_000)
+    for _ in range(40):
+        await budget.acquire()
+    assert fake.now == 0
+    assert budget.in_window_minute == 40
+
+
+def test_a_tiny_budget_keeps_no_reserve() -> None:
+    assert RateBudget(per_minute=19, per_hour=100).minute_reserve == 0
+    assert RateBudget(per_minute=225, per_hour=4750).minute_reserve == 11

@@ -103,7 +103,12 @@ class LedgerBudget(SharedRateBudget):
         self.published: list[float] = []
 
     async def _grant(
-        self, want: int, closes: list[tuple[int, int, float]], *, requested_at: float
+        self,
+        want: int,
+        closes: list[tuple[int, int, float]],
+        *,
+        requested_at: float,
+        bulk: bool = False,
     ) -> GrantAnswer:
         self.wants.append(want)
         await asyncio.sleep(0)  # the round trip: other callers queue up meanwhile

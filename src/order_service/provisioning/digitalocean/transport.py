@@ -62,6 +62,13 @@ logger = logging.getLogger("order_service.digitalocean")
 #: ordinary words. Real DigitalOcean tokens are 64+ characters.
 _MIN_SCRUB_LEN = 8
 
+#: Requests that come by the hundred in a storm or a backlog: they never take the
+#: follow-ups' reserve of the budget (rate_budget.py), so the listings and GETs that
+#: see droplets boot keep flowing while creates wait for the next minute.
+BULK_OPERATIONS = frozenset(
+    {"create_droplet", "post_droplet_action", "delete_droplet", "create_ssh_key"}
+)
+
 # Transport errors after which the request certainly never reached DigitalOcean.
 _CERTAINLY_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
@@ -227,7 +234,7 @@ class DigitalOceanTransport:
     ) -> httpx.Response:
         """One attempt: budgeted sends until an answer other than 429 arrives."""
         while True:
-            await self._budget.acquire()
+            await self._budget.acquire(bulk=state.operation in BULK_OPERATIONS)
             try:
                 response = await self._http.request(method, path, json=json, params=params)
             except httpx.RequestError as exc:  # transport errors, timeouts, bad encodings
