@@ -30,7 +30,7 @@ import pytest
 from mocks.catalog_service import create_app as create_catalog
 from mocks.digitalocean import FakeConfig
 from mocks.digitalocean import create_app as create_fake_do
-from tests.conftest import API_KEY, SECRETS_KEY, JWT_SECRET
+from tests.conftest import API_KEY, JWT_SECRET, SECRETS_KEY
 from tests.integration.test_crash_safety import (
     ServiceProcess,
     assert_one_droplet_per_order,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from mocks.catalog_service import create_app as create_catalog
-from tests.conftest import API_KEY, SECRETS_KEY, INTERNAL, JWT_SECRET, auth
+from tests.conftest import API_KEY, INTERNAL, JWT_SECRET, SECRETS_KEY, auth
 from tests.helpers import order_body
 from tests.integration.test_crash_safety import ServiceProcess
 from tests.servers import serve
