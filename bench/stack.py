@@ -71,6 +71,9 @@ def start_fake_do(
     )
 
 
+BENCH_SECRETS_KEY = "YmVuY2gtb25seS1zZWNyZXRzLWtleS0wMTIzNDU2Nzg="
+
+
 def service_env(
     catalog: Proc, fake_do: Proc | None, *, log_level: str = "WARNING", **extra: str
 ) -> dict[str, str]:
@@ -88,6 +91,9 @@ def service_env(
         # The load runs create thousands of unpaid orders for a few users: the
         # abuse limit (default 10 per user) would turn them into 429s.
         "MAX_UNPAID_ORDERS_PER_USER": "0",
+        # Orders without SSH keys get a first-access password, kept encrypted (SPEC §14):
+        # a fixed bench-only Fernet key (public, like every value here).
+        "SECRETS_KEY": BENCH_SECRETS_KEY,
     }
     env.update({k.upper(): v for k, v in extra.items()})
     return env

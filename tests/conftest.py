@@ -19,6 +19,9 @@ from tests.database import TestDatabase, choose_database
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 API_KEY = "test-internal-api-key"
+# A Fernet key for the tests only: orders without SSH keys (access PASSWORD) need
+# SECRETS_KEY, as DO tokens added through the API do (SPEC sections 2, 14).
+SECRETS_KEY = "dGVzdC1vbmx5LXNlY3JldHMta2V5LTAxMjM0NTY3ODk="
 
 pytest_plugins = ["tests.watchdog"]
 
@@ -105,6 +108,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "catalog_service_url": "http://catalog.test",
         "digitalocean_api_url": "http://digitalocean.test",
         "digitalocean_api_token": "fake-do-token",
+        "secrets_key": SECRETS_KEY,
         "provisioning_poll_interval_ms": 50,
         "provisioning_max_attempts": 100,
         "_env_file": None,

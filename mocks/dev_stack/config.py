@@ -20,6 +20,9 @@ DEV_DEFAULTS: dict[str, str] = {
     "DIGITALOCEAN_API_TOKEN": "fake-do-token",
     "PROVISIONING_POLL_INTERVAL_MS": "1000",
     "PROVISIONING_MAX_ATTEMPTS": "120",
+    # DEV ONLY, public: a fixed Fernet key (base64 of "dev-only-fernet-key-not-secret!!")
+    # so orders without SSH keys (a first-access password) work out of the box.
+    "SECRETS_KEY": "ZGV2LW9ubHktZmVybmV0LWtleS1ub3Qtc2VjcmV0ISE=",
 }
 # The service's own defaults (SPEC section 2), shown when nothing else sets a variable.
 SERVICE_DEFAULTS: dict[str, str] = {
@@ -27,7 +30,9 @@ SERVICE_DEFAULTS: dict[str, str] = {
     "PORT": "3333",
     "LOG_FORMAT": "text",
 }
-SECRETS = frozenset({"JWT_SECRET", "INTERNAL_API_KEY", "DIGITALOCEAN_API_TOKEN", "JWT_PUBLIC_KEY"})
+SECRETS = frozenset(
+    {"JWT_SECRET", "INTERNAL_API_KEY", "DIGITALOCEAN_API_TOKEN", "JWT_PUBLIC_KEY", "SECRETS_KEY"}
+)
 SHOWN = (
     "DATABASE_URL",
     "HOST",
@@ -39,6 +44,7 @@ SHOWN = (
     "CATALOG_SERVICE_URL",
     "DIGITALOCEAN_API_URL",
     "DIGITALOCEAN_API_TOKEN",
+    "SECRETS_KEY",
     "PROVISIONING_POLL_INTERVAL_MS",
     "PROVISIONING_MAX_ATTEMPTS",
     "LOG_FORMAT",

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from mocks.catalog_service.data import IMAGE_UBUNTU_ID, PLAN_BASIC_ID
 
+# A valid ed25519 public key for the walkthrough when ~/.ssh has none (its private
+# half was thrown away: nobody can log in with it).
+DEMO_PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDS7/SJYkaQK8XqWvwZrgUbuJAep4VAJvC+RXgset6e2 demo"
+)
+HOSTNAME = "demo-1"
+
 
 def walkthrough(base: str, token: str | None, api_key_line: str, boot_seconds: float) -> str:
     body = (
         f'{{"planId":"{PLAN_BASIC_ID}","imageId":"{IMAGE_UBUNTU_ID}",'
-        f'"duration":"MONTHLY","couponCode":"HEMAT20"}}'
+        f'"duration":"MONTHLY","couponCode":"HEMAT20",'
+        f'"hostname":"{HOSTNAME}","region":"sgp1","sshKeyIds":["'
+        """'"$KEY_ID"'"]}"""
     )
+    key_body = """{"name":"my laptop","publicKey":"'"$PUBKEY"'"}"""
     token_line = (
         f"TOKEN={token}   # order-service token --sub demo-user --ttl 86400"
         if token
@@ -30,19 +40,31 @@ Walk through an order (paste into another shell; needs curl and python3):
   {token_line}
   {api_key_line}
 
-  # 1. create an order: Basic plan, Ubuntu 22.04, monthly, coupon HEMAT20
-  #    (expect basePrice 100000, promoDiscount 10000, couponDiscount 18000, finalPrice 72000)
+  # 0. where can the Basic plan go? (DO's regions offering its size, sorted)
+  curl -sS "$BASE/api/v1/regions?planId={PLAN_BASIC_ID}" -H "Authorization: Bearer $TOKEN"; echo
+
+  # 1. add your SSH key (yours from ~/.ssh, else a demo key nobody holds the private half of)
+  PUBKEY=$(cat ~/.ssh/id_ed25519.pub 2>/dev/null || echo '{DEMO_PUBLIC_KEY}')
+  KEY_ID=$(curl -sS -X POST "$BASE/api/v1/ssh-keys" \\
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    -d '{key_body}' \\
+    | tee /dev/stderr | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+  echo; echo "key: $KEY_ID"
+
+  # 2. order a server named {HOSTNAME} in sgp1 with that key: Basic plan, Ubuntu 22.04,
+  #    monthly, coupon HEMAT20 (expect finalPrice 72000 and access SSH_KEYS; leave out
+  #    sshKeyIds for access PASSWORD: a root password, readable in step 5)
   ORDER_ID=$(curl -sS -X POST "$BASE/api/v1/orders" \\
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
     -d '{body}' \\
     | tee /dev/stderr | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
   echo; echo "order: $ORDER_ID"
 
-  # 2. mark it paid (operator, X-API-Key): PENDING_PAYMENT -> PAID -> PROVISIONING
+  # 3. mark it paid (operator, X-API-Key): PENDING_PAYMENT -> PAID -> PROVISIONING
   curl -sS -X POST "$BASE/api/v1/internal/orders/$ORDER_ID/payment-status" \\
     -H "X-API-Key: $API_KEY" -H 'Content-Type: application/json' -d '{{"status":"PAID"}}'; echo
 
-  # 3. watch it become ACTIVE (the fake droplet boots in {boot_seconds:g} s);
+  # 4. watch it become ACTIVE (the fake droplet boots in {boot_seconds:g} s);
   #    prints: order status, task status, droplet status, public IPv4
   for i in $(seq 60); do
     S=$(curl -sS "$BASE/api/v1/orders/$ORDER_ID" -H "Authorization: Bearer $TOKEN" \\
@@ -50,7 +72,11 @@ Walk through an order (paste into another shell; needs curl and python3):
     echo "$S"; case "$S" in ACTIVE*|FAILED*) break;; esac; sleep 1
   done
 
-  # 4. reboot the new server (a server action: 202, then PENDING -> IN_PROGRESS -> COMPLETED)
+  # 5. how to log in the first time: `ssh root@<ipv4Public>` with your key (a PASSWORD
+  #    order shows its password here, for CREDENTIALS_TTL after ACTIVE, then 410)
+  curl -sS "$BASE/api/v1/orders/$ORDER_ID/credentials" -H "Authorization: Bearer $TOKEN"; echo
+
+  # 6. reboot the new server (a server action: 202, then PENDING -> IN_PROGRESS -> COMPLETED)
   ACTION_ID=$(curl -sS -X POST "$BASE/api/v1/orders/$ORDER_ID/actions" \\
     -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
     -d '{{"type":"REBOOT"}}' \\

@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service import health, housekeeping
+from order_service.access import credentials, server_router
 from order_service.access import router as access_router
+from order_service.access.regions import RegionRules
 from order_service.accounts import router as accounts_router
 from order_service.accounts.checker import AccountChecker
 from order_service.accounts.clients import AccountClients
@@ -42,6 +44,7 @@ from order_service.events.retention import purge_old_events
 from order_service.lifecycle import router as lifecycle_router
 from order_service.middleware import RequestContextMiddleware
 from order_service.orders import internal_router, router
+from order_service.orders.creation import ServerRules
 from order_service.orders.idempotency import IdempotencyStore
 from order_service.reads_first import INFO_KEY, ReadsFirst, YieldingSession
 from order_service.renewals import router as renewals_router
@@ -140,6 +143,15 @@ def create_app(
             app.state.accounts, settings.digitalocean_account_check_interval
         )
         app.state.do_catalog = DoCatalog(app.state.accounts, settings.digitalocean_catalog_ttl)
+        # What an order's hostname, region and access are checked against (SPEC section 14).
+        app.state.server_rules = ServerRules(
+            RegionRules(
+                app.state.do_catalog,
+                settings.digitalocean_default_region,
+                settings.digitalocean_regions,
+            ),
+            can_keep_passwords=app.state.secret_box is not None,
+        )
         transports = Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport)
         background: Background | BackgroundThread = Background()
         if start_provisioner is not False:
@@ -147,7 +159,13 @@ def create_app(
         app.state.background = background
         try:
             old_events = partial(purge_old_events, sessionmaker, settings.event_retention)
-            purges = [("old event(s) and finished webhook deliveries", old_events)]
+            expired_passwords = partial(
+                credentials.purge_expired, sessionmaker, settings.credentials_ttl
+            )
+            purges = [
+                ("old event(s) and finished webhook deliveries", old_events),
+                ("first-access password(s) past CREDENTIALS_TTL", expired_passwords),
+            ]
             async with housekeeping.running(app.state.idempotency, purges):
                 yield
         finally:
@@ -188,6 +206,7 @@ def create_app(
     app.include_router(actions_router.internal_router)
     app.include_router(events_router.router)
     app.include_router(access_router.router)
+    app.include_router(server_router.router)
     app.include_router(accounts_router.router)
     app.include_router(health.router)
     install_docs(app, title=TITLE)

@@ -15,6 +15,7 @@ from order_service.config import Settings
 from order_service.db import DriverReader, session_scope
 from order_service.engine import wakeup
 from order_service.errors import DatabaseUnavailable, OrderNotFound
+from order_service.orders.creation import ServerRules
 from order_service.orders.idempotency import IdempotencyStore
 
 
@@ -73,6 +74,10 @@ async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def _server_rules(request: Request) -> ServerRules:
+    return request.app.state.server_rules
+
+
 async def _wake_provisioner() -> Callable[[], None]:
     # Every provisioner of this process, on whichever loop it runs (none: nothing).
     return _wake_provisioning
@@ -98,5 +103,6 @@ ReadSession = Annotated[AsyncSession | DriverReader, Depends(_reader, scope="fun
 Catalog = Annotated[CatalogClient, Depends(_catalog)]
 Idempotency = Annotated[IdempotencyStore, Depends(_idempotency)]
 AppSettings = Annotated[Settings, Depends(_settings)]
+Rules = Annotated[ServerRules, Depends(_server_rules)]
 WakeProvisioner = Annotated[Callable[[], None], Depends(_wake_provisioner)]
 OrderId = Annotated[uuid.UUID, Depends(_order_id)]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Column, Table, select, update
 
+from order_service.access.models import OrderCredential
 from order_service.accounts.models import DoAccount
 from order_service.config import ConfigError, Settings
 from order_service.db import create_engine, create_sessionmaker
@@ -20,6 +21,12 @@ from order_service.secret_box import secret_box
 #: Every column that holds a SecretBox token: (table, its key column, the column).
 SECRET_COLUMNS: list[tuple[Table, Column[object], Column[object]]] = [
     (DoAccount.__table__, DoAccount.__table__.c.id, DoAccount.__table__.c.token_encrypted),
+    # First-access passwords (SPEC section 14); erased ones are null and skipped.
+    (
+        OrderCredential.__table__,
+        OrderCredential.__table__.c.order_id,
+        OrderCredential.__table__.c.password_encrypted,
+    ),
 ]
 
 

@@ -107,6 +107,9 @@ async def _seed_order(session: Any, user: str, scenario: str) -> uuid.UUID:
             status=OrderStatus.PENDING_PAYMENT.value,
             do_size_slug=PLAN["size"],
             do_image_slug=IMAGE["slug"],
+            # The region its task names; access stays null (no first-access password
+            # is made for sample data).
+            region="sgp1",
             created_at=now,
             updated_at=now,
         )

@@ -3,7 +3,7 @@
 The routes come from `app.routes` (FastAPI's APIRoutes), not from a list kept
 by hand, and each is classified by its path:
 
-- user (`/api/v1/orders…`, `/api/v1/ssh-keys…`): no, garbage, expired or
+- user (`/api/v1/orders…`, `/api/v1/ssh-keys…`, `/api/v1/regions`): no, garbage, expired or
   foreign-signed JWT → 401 UNAUTHORIZED; another user's JWT on an existing
   order → 403 ORDER_ACCESS_DENIED, on an existing SSH key → 404
   SSH_KEY_NOT_FOUND, and the order or key is left as it was;
@@ -33,6 +33,7 @@ from tests.helpers import assert_error, create_order
 
 USER_PREFIX = "/api/v1/orders"
 SSH_KEYS_PREFIX = "/api/v1/ssh-keys"
+REGIONS_PREFIX = "/api/v1/regions"
 INTERNAL_PREFIX = "/api/v1/internal/"
 PUBLIC = {
     ("GET", "/api/v1/health"),
@@ -78,6 +79,8 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
     ("GET", "/api/v1/ssh-keys"): ("?page=1&limit=10", None),
     ("GET", "/api/v1/ssh-keys/{ssh_key_id}"): NO_BODY,
     ("DELETE", "/api/v1/ssh-keys/{ssh_key_id}"): NO_BODY,
+    ("GET", "/api/v1/regions"): ("?planId=a1000000-0000-4000-8000-000000000001", None),
+    ("GET", "/api/v1/orders/{order_id}/credentials"): NO_BODY,
     # internal routes
     ("GET", "/api/v1/internal/orders"): ("?page=1&limit=10", None),
     ("GET", "/api/v1/internal/orders/{order_id}"): NO_BODY,
@@ -111,10 +114,10 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
         "/api/v1/internal/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     ): NO_BODY,
     ("POST", "/api/v1/internal/webhooks/{webhook_id}/ping"): NO_BODY,
-    ("POST", "/api/v1/internal/do-accounts"): ("", {"name": "matrix", "token": "matrix-token-0"}),
+    ("POST", "/api/v1/internal/do-accounts"): ("", {"name": "matrix", "token": "dop_v1_matrix"}),
     ("GET", "/api/v1/internal/do-accounts"): ("?page=1&limit=10", None),
     ("GET", "/api/v1/internal/do-accounts/{account_id}"): NO_BODY,
-    ("PATCH", "/api/v1/internal/do-accounts/{account_id}"): ("", {"reserve": 1}),
+    ("PATCH", "/api/v1/internal/do-accounts/{account_id}"): ("", {"isActive": False}),
     ("DELETE", "/api/v1/internal/do-accounts/{account_id}"): NO_BODY,
     ("POST", "/api/v1/internal/do-accounts/{account_id}/check"): NO_BODY,
 }
@@ -152,7 +155,11 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
-USER_ROUTES = [r for r in ROUTES if _under(r[1], USER_PREFIX) or _under(r[1], SSH_KEYS_PREFIX)]
+USER_ROUTES = [
+    r
+    for r in ROUTES
+    if any(_under(r[1], p) for p in (USER_PREFIX, SSH_KEYS_PREFIX, REGIONS_PREFIX))
+]
 INTERNAL_ROUTES = [r for r in ROUTES if r[1].startswith(INTERNAL_PREFIX)]
 ORDER_ROUTES = [r for r in USER_ROUTES if "{order_id}" in r[1]]
 SSH_KEY_ROUTES = [r for r in USER_ROUTES if "{ssh_key_id}" in r[1]]

@@ -24,7 +24,7 @@ import pytest
 from mocks.catalog_service import create_app as create_catalog
 from mocks.digitalocean import FakeConfig
 from mocks.digitalocean import create_app as create_fake_do
-from tests.conftest import API_KEY, INTERNAL, JWT_SECRET, auth
+from tests.conftest import API_KEY, INTERNAL, JWT_SECRET, SECRETS_KEY, auth
 from tests.helpers import order_body
 from tests.servers import free_port, serve
 
@@ -120,6 +120,7 @@ def service_env(
         HOST="127.0.0.1",
         JWT_ALGORITHM="HS256",
         JWT_SECRET=JWT_SECRET,
+        SECRETS_KEY=SECRETS_KEY,
         INTERNAL_API_KEY=API_KEY,
         CATALOG_SERVICE_URL=catalog_url,
         DIGITALOCEAN_API_URL=do_url,

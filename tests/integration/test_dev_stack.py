@@ -28,6 +28,7 @@ from mocks.dev_stack import (
     redact_url,
     resolve_config,
 )
+from mocks.dev_stack.walkthrough import DEMO_PUBLIC_KEY, HOSTNAME
 from tests.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,6 +47,8 @@ def test_dev_defaults_fill_what_nothing_else_sets() -> None:
     assert config.child_env["DIGITALOCEAN_API_TOKEN"] == "fake-do-token"
     assert config.child_env["PROVISIONING_POLL_INTERVAL_MS"] == "1000"
     assert config.child_env["PROVISIONING_MAX_ATTEMPTS"] == "120"
+    # A fixed, public dev key: orders without SSH keys (a first-access password) work.
+    assert config.child_env["SECRETS_KEY"] == DEV_DEFAULTS["SECRETS_KEY"]
     assert config.resolved["JWT_SECRET"].source == "dev default"
     # The dev secret is public, so it is shown as it is.
     assert config.resolved["JWT_SECRET"].display("JWT_SECRET") == DEV_DEFAULTS["JWT_SECRET"]
@@ -237,33 +240,57 @@ def test_the_walkthrough_works_and_ctrl_c_stops_all_four(
     base = f"http://127.0.0.1:{ports['service']}"
     user = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base, timeout=10) as client:
+        # 0. and 1. of the walkthrough: the plan's regions, then the demo SSH key.
+        regions = client.get("/api/v1/regions", params={"planId": PLAN_BASIC_ID}, headers=user)
+        assert "sgp1" in [region["slug"] for region in regions.json()["data"]], regions.text
+        key = client.post(
+            "/api/v1/ssh-keys",
+            headers=user,
+            json={"name": "my laptop", "publicKey": DEMO_PUBLIC_KEY},
+        )
+        assert key.status_code == 201, key.text
+        plain = {"planId": PLAN_BASIC_ID, "imageId": IMAGE_UBUNTU_ID, "duration": "MONTHLY"}
         created = client.post(
             "/api/v1/orders",
             headers=user,
             json={
-                "planId": PLAN_BASIC_ID,
-                "imageId": IMAGE_UBUNTU_ID,
-                "duration": "MONTHLY",
+                **plain,
                 "couponCode": "HEMAT20",
+                "hostname": HOSTNAME,
+                "region": "sgp1",
+                "sshKeyIds": [key.json()["data"]["id"]],
             },
         )
         assert created.status_code == 201, created.text
         order = created.json()["data"]
         assert order["pricing"]["finalPrice"] == 72000
-        paid = client.post(
-            f"/api/v1/internal/orders/{order['id']}/payment-status",
-            headers={"X-API-Key": "dev-internal-key"},
-            json={"status": "PAID"},
-        )
-        assert paid.status_code == 200, paid.text
-        deadline = time.monotonic() + 30
-        status = None
-        while time.monotonic() < deadline:
-            status = client.get(f"/api/v1/orders/{order['id']}", headers=user).json()["data"]
-            if status["status"] in ("ACTIVE", "FAILED"):
-                break
-            time.sleep(0.2)
-        assert status is not None and status["status"] == "ACTIVE", status
+        assert (order["access"], order["hostname"]) == ("SSH_KEYS", HOSTNAME)
+        # Without keys: a password order, which the dev SECRETS_KEY makes possible.
+        with_password = client.post("/api/v1/orders", headers=user, json=plain)
+        assert with_password.status_code == 201, with_password.text
+        assert with_password.json()["data"]["access"] == "PASSWORD"
+        ids = [order["id"], with_password.json()["data"]["id"]]
+        for order_id in ids:
+            paid = client.post(
+                f"/api/v1/internal/orders/{order_id}/payment-status",
+                headers={"X-API-Key": "dev-internal-key"},
+                json={"status": "PAID"},
+            )
+            assert paid.status_code == 200, paid.text
+        for order_id in ids:
+            deadline = time.monotonic() + 30
+            status = None
+            while time.monotonic() < deadline:
+                status = client.get(f"/api/v1/orders/{order_id}", headers=user).json()["data"]
+                if status["status"] in ("ACTIVE", "FAILED"):
+                    break
+                time.sleep(0.2)
+            assert status is not None and status["status"] == "ACTIVE", status
+        # 5. of the walkthrough: the first login.
+        keys_login = client.get(f"/api/v1/orders/{ids[0]}/credentials", headers=user).json()
+        assert keys_login["data"]["password"] is None and keys_login["data"]["sshKeys"]
+        password_login = client.get(f"/api/v1/orders/{ids[1]}/credentials", headers=user)
+        assert len(password_login.json()["data"]["password"]) >= 20, password_login.text
         # 4. of the walkthrough: reboot the new server, follow the action to COMPLETED.
         reboot = client.post(
             f"/api/v1/orders/{order['id']}/actions", headers=user, json={"type": "REBOOT"}
@@ -277,7 +304,8 @@ def test_the_walkthrough_works_and_ctrl_c_stops_all_four(
             action = client.get(action_url, headers=user).json()["data"]
         assert action["status"] == "COMPLETED", action
     # The webhook receiver verified and printed the order's life, one line per event.
-    short = order["id"][:8]
+    stack.wait_for(rf"\[webhooks\s*\] order\.active {HOSTNAME} \d+\.\d+\.\d+\.\d+", timeout=20)
+    short = ids[1][:8]
     stack.wait_for(rf"\[webhooks\s*\] order\.active vps-{short} \d+\.\d+\.\d+\.\d+", timeout=20)
     stack.wait_for(r"\[webhooks\s*\] action\.completed", timeout=20)
     assert "REJECTED" not in stack.output()

@@ -102,10 +102,18 @@ def fuzz_volume(request: pytest.FixtureRequest) -> Iterator[dict[str, Counter[in
 
 @pytest.fixture
 def live_client(settings: Settings, catalog_app: Any, clean_db: None) -> Iterator[TestClient]:
+    from mocks.digitalocean import FakeConfig
+    from mocks.digitalocean import create_app as create_fake_do
     from order_service.app import create_app
 
+    # Both neighbours in process: a 5xx here is the service's, never an unreachable
+    # neighbour's (an order naming a region asks DO's lists; a new DO account's token
+    # is checked at DO).
     app = create_app(
-        settings, catalog_transport=httpx.ASGITransport(app=catalog_app), start_provisioner=False
+        settings,
+        catalog_transport=httpx.ASGITransport(app=catalog_app),
+        digitalocean_transport=httpx.ASGITransport(app=create_fake_do(FakeConfig())),
+        start_provisioner=False,
     )
     # As a context manager the TestClient runs the lifespan (engine, clients).
     with TestClient(app, base_url="http://order-service", raise_server_exceptions=False) as client:

@@ -155,3 +155,72 @@ def test_orders_active_before_v11_get_a_period_with_a_weeks_notice(fresh_url: st
     assert expires.year == recent.year + 1 and expires.day == recent.day
     assert abs((reminder - (expires - timedelta(days=7))).total_seconds()) < 1
     assert found[ids["unpaid"]] == (None, None, None)
+
+
+def test_orders_before_v12_get_their_droplets_region_and_no_access(fresh_url: str) -> None:
+    """0008: the region of an order is its task's, else the default; access stays null."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from order_service.db import UTCDateTime
+
+    upgrade(fresh_url, "0007_ssh_keys")
+    now = datetime.now(UTC)
+    paid, unpaid = uuid.uuid4(), uuid.uuid4()
+    text_columns = (
+        "user_id", "plan_id", "plan_name", "image_id", "image_name", "duration", "currency",
+        "status", "do_size_slug", "do_image_slug",
+    )  # fmt: skip
+    orders = sa.table(
+        "orders",
+        sa.column("id", sa.Uuid()),
+        *(sa.column(name) for name in text_columns),
+        *(sa.column(n) for n in ("base_price", "promo_discount", "coupon_discount", "final_price")),
+        *(sa.column(name, UTCDateTime()) for name in ("created_at", "updated_at")),
+    )
+    tasks = sa.table(
+        "provisioning_tasks",
+        *(sa.column(name, sa.Uuid()) for name in ("id", "order_id")),
+        *(sa.column(name) for name in ("status", "do_region", "do_size", "do_image")),
+        *(sa.column(name) for name in ("attempts", "not_found_count")),
+        *(sa.column(name, UTCDateTime()) for name in ("created_at", "updated_at")),
+    )
+
+    def order(order_id: uuid.UUID, status: str) -> dict[str, Any]:
+        return {
+            "id": order_id, **{name: "x" for name in text_columns}, "status": status,
+            "base_price": 1, "promo_discount": 0, "coupon_discount": 0, "final_price": 1,
+            "created_at": now, "updated_at": now,
+        }  # fmt: skip
+
+    async def seed() -> None:
+        engine = create_engine(fresh_url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                orders.insert(), [order(paid, "ACTIVE"), order(unpaid, "PENDING_PAYMENT")]
+            )
+            await connection.execute(
+                tasks.insert().values(
+                    id=uuid.uuid4(), order_id=paid, status="SUCCESS", do_region="ams3",
+                    do_size="s", do_image="i", attempts=1, not_found_count=0,
+                    created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        await engine.dispose()
+
+    async def found() -> dict[uuid.UUID, tuple[Any, ...]]:
+        engine = create_engine(fresh_url)
+        columns = ("region", "access", "hostname", "ssh_keys", "plan_changed_at")
+        table = sa.table("orders", sa.column("id", sa.Uuid()), *(sa.column(c) for c in columns))
+        async with engine.connect() as connection:
+            rows = (await connection.execute(sa.select(table))).all()
+        await engine.dispose()
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+    asyncio.run(seed())
+    upgrade(fresh_url)
+    after = asyncio.run(found())
+    assert after[paid] == ("ams3", None, None, None, None)
+    default = os.environ.get("DIGITALOCEAN_DEFAULT_REGION", "sgp1")
+    assert after[unpaid] == (default, None, None, None, None)

@@ -25,6 +25,11 @@ INTERNAL = [{"APIKeyHeader": []}]
 # (method, path) -> (security, the error statuses the operation must declare)
 OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, list[str]]] | None, set[str]]] = {
     ("post", "/api/v1/orders"): (USER, {"400", "401", "409", "422", "429", "503"}),
+    ("get", "/api/v1/regions"): (USER, {"400", "401", "503"}),
+    ("get", "/api/v1/orders/{order_id}/credentials"): (
+        USER,
+        {"401", "403", "404", "409", "410"},
+    ),
     ("get", "/api/v1/orders"): (USER, {"400", "401"}),
     ("get", "/api/v1/orders/{order_id}"): (USER, {"401", "403", "404"}),
     ("post", "/api/v1/orders/{order_id}/cancel"): (USER, {"401", "403", "404", "409"}),
@@ -241,12 +246,14 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "SSH_KEY_EXISTS",
         "TOO_MANY_SSH_KEYS",
         "SSH_KEY_NOT_FOUND",
-        "INVALID_DO_TOKEN",
+        "INVALID_REGION",
+        "CREDENTIALS_EXPIRED",
+        "SECRETS_KEY_REQUIRED",
+        "DIGITALOCEAN_UNAVAILABLE",
         "DO_ACCOUNT_EXISTS",
         "DO_ACCOUNT_IN_USE",
         "DO_ACCOUNT_NOT_FOUND",
-        "SECRETS_KEY_REQUIRED",
-        "DIGITALOCEAN_UNAVAILABLE",
+        "INVALID_DO_TOKEN",
     }
 
 
@@ -262,11 +269,17 @@ def test_create_order_errors_are_grouped_by_status(document: dict[str, Any]) -> 
         "INVALID_IMAGE",
         "INVALID_COUPON",
         "INVALID_DURATION",
+        "INVALID_REGION",
+        "INVALID_SSH_KEY",
     }
-    assert codes("409") == {"IDEMPOTENCY_KEY_IN_USE"}
+    assert codes("409") == {"IDEMPOTENCY_KEY_IN_USE", "SECRETS_KEY_REQUIRED"}
     assert codes("422") == {"IDEMPOTENCY_KEY_REUSED"}
     assert codes("429") == {"TOO_MANY_UNPAID_ORDERS"}
-    assert codes("503") == {"CATALOG_SERVICE_UNAVAILABLE", "DATABASE_UNAVAILABLE"}
+    assert codes("503") == {
+        "CATALOG_SERVICE_UNAVAILABLE",
+        "DIGITALOCEAN_UNAVAILABLE",
+        "DATABASE_UNAVAILABLE",
+    }
     payment = document["paths"]["/api/v1/internal/orders/{order_id}/payment-status"]["post"]
     assert set(payment["responses"]["409"]["content"]["application/json"]["examples"]) == {
         "PAYMENT_STATUS_CONFLICT"
@@ -298,7 +311,7 @@ def test_security_is_applied_to_the_right_operations(
         assert operation.get("security") == security
     if path.startswith("/api/v1/internal/"):
         assert security == INTERNAL
-    elif path.startswith(("/api/v1/orders", "/api/v1/ssh-keys")):
+    elif path.startswith(("/api/v1/orders", "/api/v1/ssh-keys", "/api/v1/regions")):
         assert security == USER
 
 

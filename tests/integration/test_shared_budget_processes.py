@@ -30,7 +30,7 @@ import pytest
 from mocks.catalog_service import create_app as create_catalog
 from mocks.digitalocean import FakeConfig
 from mocks.digitalocean import create_app as create_fake_do
-from tests.conftest import API_KEY, JWT_SECRET
+from tests.conftest import API_KEY, JWT_SECRET, SECRETS_KEY
 from tests.integration.test_crash_safety import (
     ServiceProcess,
     assert_one_droplet_per_order,
@@ -104,6 +104,7 @@ def env_for(database: Any, catalog_url: str, do_url: str, **extra: str) -> dict[
         HOST="127.0.0.1",
         JWT_ALGORITHM="HS256",
         JWT_SECRET=JWT_SECRET,
+        SECRETS_KEY=SECRETS_KEY,
         INTERNAL_API_KEY=API_KEY,
         CATALOG_SERVICE_URL=catalog_url,
         DIGITALOCEAN_API_URL=do_url,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from mocks.catalog_service import create_app as create_catalog
-from tests.conftest import API_KEY, INTERNAL, JWT_SECRET, auth
+from tests.conftest import API_KEY, INTERNAL, JWT_SECRET, SECRETS_KEY, auth
 from tests.helpers import order_body
 from tests.integration.test_crash_safety import ServiceProcess
 from tests.servers import serve
@@ -42,6 +42,7 @@ def env(database: Any, neighbours: tuple[str, Receiver, str], clean_db: None) ->
         HOST="127.0.0.1",
         JWT_ALGORITHM="HS256",
         JWT_SECRET=JWT_SECRET,
+        SECRETS_KEY=SECRETS_KEY,
         INTERNAL_API_KEY=API_KEY,
         CATALOG_SERVICE_URL=neighbours[0],
         PROVISIONING_ENABLED="false",  # events only: no DigitalOcean here

@@ -8,13 +8,15 @@ from datetime import datetime
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from order_service.orders.schemas import NO_NUL, CamelModel
+from order_service.orders.schemas import CamelModel
 from order_service.orders.states import AccountHealth
 
 #: An account's name: 1-40 of a-z 0-9 and "-".
 ACCOUNT_NAME = r"^[a-z0-9-]{1,40}$"
-#: A DO token as pasted (DO's are ~70 characters); never echoed back.
-Token = Field(min_length=8, max_length=256, pattern=NO_NUL, description="never shown again")
+#: A DO token as pasted (DO's are ~70 characters); never echoed back. Printable ASCII
+#: without spaces: it travels in an HTTP header (anything else could not be sent).
+TOKEN_PATTERN = r"^[\x21-\x7e]+$"  # noqa: S105 - a pattern, not a token
+Token = Field(min_length=8, max_length=256, pattern=TOKEN_PATTERN, description="never shown again")
 
 
 class CreateDoAccountRequest(CamelModel):
@@ -44,7 +46,7 @@ class UpdateDoAccountRequest(CamelModel):
     is_active: bool | None = None
     reserve: int | None = Field(default=None, ge=0, le=100_000)
     token: str | None = Field(
-        default=None, min_length=8, max_length=256, pattern=NO_NUL, description="never shown"
+        default=None, min_length=8, max_length=256, pattern=TOKEN_PATTERN, description="never shown"
     )
 
 

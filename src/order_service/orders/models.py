@@ -61,6 +61,19 @@ class Order(Base):
     # When the next EXPIRING reminder of this period is due (null: none left);
     # expires_at - next_reminder_at is its threshold. Set with the period.
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # --- v1.2: the customer's server (SPEC section 14) ---
+    # Lower-case host name, the droplet's name (null: vps-<first 8 of the id>).
+    hostname: Mapped[str | None] = mapped_column(String(253))
+    # Where every droplet of the order goes. Null only on rows written by tools
+    # that predate v1.2; read as DIGITALOCEAN_DEFAULT_REGION.
+    region: Mapped[str | None] = mapped_column(String(32))
+    # SSH_KEYS or PASSWORD; null: ordered before v1.2, when the service gave no first
+    # access of its own (DO e-mailed a root password to the account's owner).
+    access: Mapped[str | None] = mapped_column(String(16))
+    # The chosen keys as they were at order time: [{"name", "fingerprint", "publicKey"}].
+    ssh_keys: Mapped[list[dict[str, Any]] | None] = mapped_column(PortableJSON)
+    # When the order last moved to another plan (SPEC section 15).
+    plan_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # A user's orders newest first, optionally by status.

@@ -14,19 +14,24 @@ from order_service.dependencies import (
     Idempotency,
     OrderId,
     ReadSession,
+    Rules,
     Session,
 )
 from order_service.errors import (
     CatalogUnavailable,
+    DigitalOceanUnavailable,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
     InvalidCoupon,
     InvalidDuration,
     InvalidImage,
     InvalidPlan,
+    InvalidRegion,
+    InvalidSshKey,
     OrderAccessDenied,
     OrderNotFound,
     OrderStatusConflict,
+    SecretsKeyRequired,
     ServiceSuspended,
     TooManyUnpaidOrders,
     Unauthorized,
@@ -65,6 +70,17 @@ CREATE_EXAMPLES = {
             "duration": "ANNUAL",
         },
     },
+    "with_ssh_keys": {
+        "summary": "A host name, a region and the customer's SSH key (access SSH_KEYS)",
+        "value": {
+            "planId": "a1000000-0000-4000-8000-000000000001",
+            "imageId": "b2000000-0000-4000-8000-000000000001",
+            "duration": "MONTHLY",
+            "hostname": "web-1.example.com",
+            "region": "sgp1",
+            "sshKeyIds": ["d4000000-0000-4000-8000-000000000001"],
+        },
+    },
 }
 
 Page = Annotated[int, Query(ge=1, le=2_147_483_647, description="1-based page number")]
@@ -84,7 +100,15 @@ Limit = Annotated[int, Query(ge=1, le=100, description="orders per page (1-100)"
         "Prices the plan and image live from catalog-service and stores the snapshot. "
         "Send an `Idempotency-Key` to make retries safe: a retry with the same key and body "
         "replays the first response. A user holding MAX_UNPAID_ORDERS_PER_USER unpaid orders "
-        "gets 429 TOO_MANY_UNPAID_ORDERS (`details.limit`) until one is paid or canceled."
+        "gets 429 TOO_MANY_UNPAID_ORDERS (`details.limit`) until one is paid or canceled.\n\n"
+        "The server: `hostname` (the droplet's name, stored lower-case; invalid: 400 "
+        "VALIDATION_ERROR), `region` (one of GET /api/v1/regions?planId=, else 400 "
+        "INVALID_REGION; absent: the service's default region, DigitalOcean is not asked), "
+        "`sshKeyIds` (up to 10 of your keys; another user's or an unknown id: 400 "
+        "INVALID_SSH_KEY with `details.sshKeyId`). With keys the order's `access` is "
+        "SSH_KEYS; without, PASSWORD: a random root password is set at first boot and "
+        "readable once at GET /api/v1/orders/{id}/credentials; a service without "
+        "SECRETS_KEY refuses such an order (409 SECRETS_KEY_REQUIRED)."
     ),
     responses=error_responses(
         ValidationFailed,
@@ -96,7 +120,11 @@ Limit = Annotated[int, Query(ge=1, le=100, description="orders per page (1-100)"
         IdempotencyKeyInUse,
         IdempotencyKeyReused,
         TooManyUnpaidOrders,
+        InvalidRegion,
+        InvalidSshKey,
+        SecretsKeyRequired,
         CatalogUnavailable,
+        DigitalOceanUnavailable,
     ),
 )
 async def create_order(
@@ -106,6 +134,7 @@ async def create_order(
     catalog: Catalog,
     idempotency: Idempotency,
     settings: AppSettings,
+    rules: Rules,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -123,6 +152,7 @@ async def create_order(
         user,
         body,
         idempotency_key,
+        rules=rules,
         max_unpaid=settings.max_unpaid_orders_per_user,
     )
     return json_response(result.body, result.status_code)

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from order_service.orders.hostname import MAX_HOSTNAME_LENGTH, normalize_hostname
 from order_service.orders.states import Duration, OrderStatus, TaskStatus
 
 T = TypeVar("T")
@@ -60,6 +61,26 @@ def _iso_text(value: object) -> object:
 IsoTimestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
+#: A host name (SPEC section 14), stored lower-case.
+Hostname = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_HOSTNAME_LENGTH,
+        description=(
+            "the server's host name and the droplet's name: 1-253 characters, labels of 1-63 "
+            "letters, digits and '-' (not first or last) separated by '.'; stored lower-case"
+        ),
+        examples=["web-1.example.com"],
+    ),
+    AfterValidator(normalize_hostname),
+]
+#: An id (UUID) in a request body, as a UUID.
+UuidId = Annotated[uuid.UUID, Field(json_schema_extra={"format": "uuid"})]
+
+Access = Literal["SSH_KEYS", "PASSWORD"]
+
+
 class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
@@ -75,6 +96,9 @@ class CreateOrderRequest(CamelModel):
                     "imageId": "0f9a3b1c-3d4e-4f5a-8b6c-7d8e9f0a1b01",
                     "duration": "MONTHLY",
                     "couponCode": "HEMAT20",
+                    "hostname": "web-1.example.com",
+                    "region": "sgp1",
+                    "sshKeyIds": ["d4000000-0000-4000-8000-000000000001"],
                 }
             ]
         },
@@ -84,10 +108,36 @@ class CreateOrderRequest(CamelModel):
     image_id: UuidStr
     duration: Duration
     coupon_code: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
+    hostname: Hostname | None = None
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z0-9-]+$",
+        description=(
+            "a slug of GET /api/v1/regions?planId= (else 400 INVALID_REGION); "
+            "absent: the service's default region"
+        ),
+        examples=["sgp1"],
+    )
+    ssh_key_ids: list[UuidId] | None = Field(
+        default=None,
+        max_length=10,
+        description=(
+            "up to 10 of your SSH keys (ids of /api/v1/ssh-keys); the order keeps a copy. "
+            "Absent or empty: a first-access root password (GET .../credentials)"
+        ),
+    )
 
     def fingerprint(self) -> dict[str, Any]:
-        """What makes two requests "the same" for Idempotency-Key purposes."""
-        return self.model_dump(mode="json", by_alias=True)
+        """What makes two requests "the same" for Idempotency-Key purposes: every field,
+        the v1.2 ones (hostname, region, sshKeyIds) included when given, so a key sent
+        before v1.2 still matches its body."""
+        body = self.model_dump(mode="json", by_alias=True)
+        for field in ("hostname", "region", "sshKeyIds"):
+            if body[field] is None:
+                del body[field]
+        return body
 
 
 class PaymentStatusRequest(CamelModel):
@@ -158,6 +208,13 @@ class ProvisioningTaskOut(CamelModel):
     completed_at: datetime | None
 
 
+class SshKeySnapshotOut(CamelModel):
+    """A key the order was placed with, as it was then (deleting the key changes nothing)."""
+
+    name: str
+    fingerprint: str = Field(description="MD5, DigitalOcean's form (aa:bb:...)")
+
+
 class StatusHistoryOut(CamelModel):
     id: uuid.UUID
     previous_status: str = Field(description='"" for the first row')
@@ -195,6 +252,47 @@ class OrderOut(CamelModel):
     terminated_at: datetime | None
     termination_reason: Literal["EXPIRED", "CANCELED_BY_USER", "ADMIN"] | None
     cancel_at_period_end: bool = Field(description="the service ends at expiresAt")
+    hostname: str | None = Field(
+        default=None, description="lower-case; null: the droplet is named vps-<first 8 of id>"
+    )
+    region: str | None = Field(default=None, description="where every droplet of the order goes")
+    access: Access | None = Field(
+        default=None,
+        description=(
+            "SSH_KEYS (log in with sshKeys) or PASSWORD (a first-access root password, "
+            "GET .../credentials); null for orders placed before v1.2"
+        ),
+    )
+    ssh_keys: list[SshKeySnapshotOut] = Field(
+        default_factory=list, description="the keys chosen at order time (names, fingerprints)"
+    )
+    plan_changed_at: datetime | None = Field(
+        default=None, description="when the order last moved to another plan"
+    )
+
+
+class CredentialsOut(CamelModel):
+    """How the owner logs in the first time (SPEC section 14)."""
+
+    username: Literal["root"] = "root"
+    password: str | None = Field(
+        description=(
+            "the first-access root password (PASSWORD orders, until expiresAt); "
+            "null for SSH_KEYS orders"
+        )
+    )
+    ssh_keys: list[SshKeySnapshotOut] = Field(
+        description="the keys installed for root (SSH_KEYS orders; empty otherwise)"
+    )
+    ipv4_public: str | None
+    expires_at: datetime | None = Field(
+        description="when the password is erased (null: nothing to erase, SSH_KEYS)"
+    )
+
+
+class RegionOut(CamelModel):
+    slug: str = Field(examples=["sgp1"])
+    name: str = Field(examples=["Singapore 1"])
 
 
 class PageMeta(BaseModel):

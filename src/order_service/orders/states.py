@@ -92,6 +92,13 @@ class AccountHealth(StrEnum):
     UNHEALTHY = "UNHEALTHY"
 
 
+class Access(StrEnum):
+    """How the customer first logs in to the server (SPEC section 14)."""
+
+    SSH_KEYS = "SSH_KEYS"
+    PASSWORD = "PASSWORD"  # noqa: S105 - the kind of access, not a password
+
+
 class TaskStatus(StrEnum):
     PENDING = "PENDING"
     IN_PROGRESS = "IN_PROGRESS"

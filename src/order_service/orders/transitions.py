@@ -19,6 +19,7 @@ from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from order_service import metrics
+from order_service.access import credentials
 from order_service.db import utcnow
 from order_service.errors import AppError, OrderNotFound, OrderStatusConflict
 from order_service.events.outbox import history_event_type, write_event
@@ -32,6 +33,8 @@ from order_service.orders.states import OrderEvent, OrderStatus, can_transition
 
 SYSTEM = "system"
 ADMIN = "admin"
+# The moves after which the order's first-access password is erased at once.
+_ENDED = (OrderStatus.CANCELED, OrderStatus.TERMINATED)
 
 # Statements built once (building them per call was a third of a payment's CPU).
 # SET-clause parameters are named p_*: SQLAlchemy reserves the column names.
@@ -145,6 +148,9 @@ async def transition(
         },
     )
     after = _row_after(order, now, {"status": target.value, **extra})
+    if target in _ENDED:
+        # A server that ended keeps no first-access password (SPEC section 14).
+        await credentials.erase(session, order_id)
     await record_history(
         session,
         order_id,

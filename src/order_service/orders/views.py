@@ -48,10 +48,22 @@ def order_json(
         "terminatedAt": order["terminated_at"],
         "terminationReason": order["termination_reason"],
         "cancelAtPeriodEnd": bool(order["cancel_at_period_end"]),
+        # v1.2: the customer's server (SPEC section 14). The keys by name and
+        # fingerprint only; a first-access password is never part of an order.
+        "hostname": order.get("hostname"),
+        "region": order.get("region"),
+        "access": order.get("access"),
+        "sshKeys": key_snapshots_json(order.get("ssh_keys")),
+        "planChangedAt": order.get("plan_changed_at"),
     }
     if history is not None:
         body["statusHistory"] = [history_json(entry) for entry in history]
     return body
+
+
+def key_snapshots_json(keys: Sequence[Row] | None) -> list[dict[str, Any]]:
+    """The order's copy of its SSH keys as the API shows it: names and fingerprints."""
+    return [{"name": key["name"], "fingerprint": key["fingerprint"]} for key in keys or ()]
 
 
 def item_json(item: Row) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import random
 from datetime import timedelta
 from typing import Any, NoReturn
 
+from order_service.access.account_keys import AccountKeys
+from order_service.access.first_access import cloud_init_user_data
 from order_service.accounts.clients import AccountClients
 from order_service.actions.engine import delete_until_gone
 from order_service.db import utcnow
@@ -28,11 +30,12 @@ from order_service.provisioning.lookup import order_tag
 from order_service.provisioning.store import TaskStore
 from order_service.provisioning.work import (
     ProvisionerConfig,
+    ServerSpec,
     Work,
     cohort_tag,
-    droplet_name,
     droplet_values,
 )
+from order_service.secret_box import SecretBox
 
 logger = logging.getLogger("order_service.provisioning")
 
@@ -63,6 +66,8 @@ class DropletCreation:
     _store: TaskStore
     _accounts: AccountClients
     _config: ProvisionerConfig
+    _keys: AccountKeys | None
+    _box: SecretBox | None
 
     async def _sleep(self, seconds: float) -> None:  # pragma: no cover - set by __init__
         raise NotImplementedError
@@ -153,6 +158,8 @@ class DropletCreation:
         (a restored backup, a failover) and DO already built the droplet.
         """
         failures = refusals = 0
+        server = await self._server_of(work)
+        keys_asked_again = False
         while work.droplet_id is None:
             if work.account_id is None:
                 await self._place(work)
@@ -162,16 +169,26 @@ class DropletCreation:
             account: Any = work.account_id  # the entry, once the client is had
             try:
                 account = await self._accounts.get(work.account_id)
+                # The order's keys in this account first (DO asked once per account).
+                fingerprints = await self._ensure_keys(work.account_id, account, server)
                 now = utcnow()
                 tags = ["order-service", order_tag(work.order_id), cohort_tag(now)]
-                await self._store.start_create(work.id, now)
+                password = await self._store.start_create(
+                    work.id,
+                    now,
+                    password_of=work.order_id if server.wants_password else None,
+                    box=self._box,
+                )
                 work.create_intent_at = now
                 created = await account.client.create_droplet(
-                    name=droplet_name(work.order_id),
+                    name=server.name,
                     region=work.region,
                     size=work.size,
                     image=work.image,
                     tags=tags,
+                    ssh_keys=fingerprints,
+                    # The password's only way out of this process but the owner's API.
+                    user_data=cloud_init_user_data(password) if password else None,
                 )
             except DigitalOceanAccountError as exc:
                 # Full, or its token refused (or unreadable): nothing was made there.
@@ -187,6 +204,16 @@ class DropletCreation:
                     await self._wait_for_capacity(work)
                 continue
             except DigitalOceanPermanentError as exc:
+                if server.ssh_keys and "ssh" in exc.message.lower() and not keys_asked_again:
+                    # A key we remembered was removed from the account by hand: ask DO
+                    # again (it is uploaded anew) and create once more.
+                    keys_asked_again = True
+                    self._log(work, "DO refused the keys, asking again: %s", exc.message)
+                    assert self._keys is not None
+                    await self._keys.forget(
+                        work.account_id, [key["fingerprint"] for key in server.ssh_keys]
+                    )
+                    continue
                 await self._fail(work, PROVISIONING_FAILED, exc.message)
             except DigitalOceanUnavailableError as exc:
                 failures += 1
@@ -201,6 +228,27 @@ class DropletCreation:
                 continue
             await self._record_droplet(work, created.droplet, created.create_action_id, tags)
             self._log(work, "droplet %s requested in account %s", created.droplet.id, account.name)
+
+    async def _server_of(self, work: Work) -> ServerSpec:
+        """The droplet's name, keys and first access, from the order (once per worker)."""
+        if work.server is None:
+            work.server = ServerSpec.from_order(
+                work.order_id, await self._store.server_spec(work.order_id)
+            )
+        if work.server.wants_password and self._box is None:
+            await self._fail(
+                work,
+                PROVISIONING_FAILED,
+                "This order's first-access password needs SECRETS_KEY, which this process "
+                "does not have: set it, then retry the provisioning",
+            )
+        return work.server
+
+    async def _ensure_keys(self, account_id: Any, account: Any, server: ServerSpec) -> list[str]:
+        if not server.ssh_keys:
+            return []
+        assert self._keys is not None, "a provisioner that creates with keys is given AccountKeys"
+        return await self._keys.ensure_present(account_id, account.client, server.ssh_keys)
 
     async def _place(self, work: Work) -> None:
         """A slot in the account with the most room, or wait for one (never FAILED)."""

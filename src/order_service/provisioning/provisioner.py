@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 from sqlalchemy import RowMapping
 
 from order_service import metrics
+from order_service.access.account_keys import AccountKeys
 from order_service.accounts.clients import AccountClients
 from order_service.accounts.models import DEFAULT_ACCOUNT_ID
 from order_service.db import utcnow
@@ -48,6 +49,7 @@ from order_service.provisioning.digitalocean import (
 )
 from order_service.provisioning.store import TaskStore
 from order_service.provisioning.work import ProvisionerConfig, Work, droplet_values
+from order_service.secret_box import SecretBox
 
 logger = logging.getLogger("order_service.provisioning")
 
@@ -73,12 +75,18 @@ class Provisioner(DropletCreation):
         config: ProvisionerConfig,
         *,
         checker: Any = None,
+        keys: AccountKeys | None = None,
+        box: SecretBox | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
         self._accounts = accounts
         self._config = config
         self._checker = checker
+        # The SSH keys known in each account, and SECRETS_KEY's box for the
+        # first-access passwords (SPEC section 14).
+        self._keys = keys
+        self._box = box
         self._sleep_for = sleep
         self._runner = WorkRunner(
             "provisioning",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from order_service.access.account_keys import AccountKeys
 from order_service.accounts.checker import AccountChecker
 from order_service.accounts.clients import AccountClients
 from order_service.config import Settings
@@ -11,6 +12,7 @@ from order_service.engine import process_identity
 from order_service.provisioning.provisioner import Provisioner
 from order_service.provisioning.store import TaskStore
 from order_service.provisioning.work import ProvisionerConfig
+from order_service.secret_box import secret_box
 
 
 class ClosingAccounts:
@@ -41,6 +43,8 @@ def start_provisioner(
             wait_retry_s=min(60.0, settings.digitalocean_account_check_interval.total_seconds()),
         ),
         checker=checker,
+        keys=AccountKeys(sessionmaker),
+        box=secret_box(settings),
     )
     provisioner.start()
     return provisioner

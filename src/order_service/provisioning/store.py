@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import RowMapping, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from order_service.access import credentials
 from order_service.accounts.placement import (
     WAITING_FOR_CAPACITY,
     choose_account,
@@ -22,11 +23,16 @@ from order_service.accounts.placement import (
 from order_service.db import utcnow
 from order_service.engine.leases import LeaseStore
 from order_service.lifecycle.period import first_period
+from order_service.orders.models import Order
 from order_service.orders.states import OrderEvent, OrderStatus, TaskStatus
 from order_service.orders.transitions import SYSTEM, record_event, transition
 from order_service.provisioning.models import ProvisioningTask
+from order_service.secret_box import SecretBox
 
 tasks_t = ProvisioningTask.__table__
+orders_t = Order.__table__
+# What a create needs of the order besides the task (SPEC section 14).
+_SERVER_SPEC = select(orders_t.c.hostname, orders_t.c.access, orders_t.c.ssh_keys)
 
 UNFINISHED = (TaskStatus.PENDING.value, TaskStatus.IN_PROGRESS.value)
 
@@ -111,13 +117,29 @@ class TaskStore(LeaseStore):
             task_id, **values, next_check_at=until, lease_owner=None, lease_expires_at=None
         )
 
-    async def start_create(self, task_id: uuid.UUID, now: datetime) -> None:
+    async def server_spec(self, order_id: uuid.UUID) -> RowMapping:
+        """The order's hostname, access and SSH keys' copy: read once per worker."""
+        async with self._sessionmaker() as session:
+            statement = _SERVER_SPEC.where(orders_t.c.id == order_id)
+            return (await session.execute(statement)).mappings().one()
+
+    async def start_create(
+        self,
+        task_id: uuid.UUID,
+        now: datetime,
+        *,
+        password_of: uuid.UUID | None = None,
+        box: SecretBox | None = None,
+    ) -> str | None:
         """Record the intent to create *before* POST /v2/droplets is sent.
 
         After a crash, a set intent without a droplet id means a droplet may
         exist: the next worker looks it up by tag instead of creating blindly.
         The deadline does not start here but when DO has accepted the droplet:
         a storm's wait for the rate budget must not eat into it.
+
+        `password_of`: a PASSWORD order; its first-access password (stored, or made
+        and stored now, encrypted with `box`) commits with the intent and is returned.
         """
         values = {
             "status": TaskStatus.IN_PROGRESS.value,
@@ -125,8 +147,13 @@ class TaskStore(LeaseStore):
             "started_at": func.coalesce(tasks_t.c.started_at, now),
             "updated_at": now,
         }
+        password = None
         async with self._sessionmaker() as session, session.begin():
             await self.update_held(session, task_id, values)
+            if password_of is not None:
+                assert box is not None
+                password = await credentials.password_for_create(session, box, password_of)
+        return password
 
     async def finish(
         self,
@@ -155,7 +182,10 @@ class TaskStore(LeaseStore):
         }
         async with self._sessionmaker() as session, session.begin():
             await self.update_held(session, task_id, values)
-            if not succeeded:
+            if succeeded:
+                # A first-access password's CREDENTIALS_TTL counts from here.
+                await credentials.mark_active(session, order_id, now)
+            else:
                 # A failed task no longer holds its slot (unless its droplet lives on).
                 await wake_waiting_tasks(session)
             await transition(

@@ -7,12 +7,14 @@ stays small; `from_row` and `droplet_values` are the two ends of a task row.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping
 
+from order_service.orders.states import Access
 from order_service.provisioning.digitalocean import Droplet
 
 # Not "order-…": that prefix is reserved for the per-order tag.
@@ -50,8 +52,29 @@ class ProvisionerConfig:
         return timedelta(seconds=self.poll_interval_s * self.max_attempts)
 
 
-def droplet_name(order_id: uuid.UUID) -> str:
-    return f"vps-{str(order_id)[:8]}"
+def droplet_name(order_id: uuid.UUID, hostname: str | None = None) -> str:
+    """The order's hostname when it has one (SPEC section 14), else vps-<first 8 of id>."""
+    return hostname or f"vps-{str(order_id)[:8]}"
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What the create takes from the order: the name, the keys, the first access."""
+
+    name: str
+    # The order's copy of its keys: [{"name", "fingerprint", "publicKey"}].
+    ssh_keys: tuple[Mapping[str, Any], ...]
+    # A PASSWORD order: a first-access password goes in the create's user_data. Orders
+    # from before v1.2 (access null) are created as they were then, without one.
+    wants_password: bool
+
+    @classmethod
+    def from_order(cls, order_id: uuid.UUID, row: Mapping[str, Any]) -> ServerSpec:
+        return cls(
+            name=droplet_name(order_id, row["hostname"]),
+            ssh_keys=tuple(row["ssh_keys"] or ()),
+            wants_password=row["access"] == Access.PASSWORD.value,
+        )
 
 
 def cohort_tag(moment: datetime) -> str:
@@ -85,6 +108,8 @@ class Work:
     replaced: set[int] = field(default_factory=set)
     # The droplet's values as this worker last wrote them (None: not yet).
     written: dict[str, Any] | None = None
+    # What the create takes from the order, read once by the worker that creates.
+    server: ServerSpec | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Work:
