@@ -27,6 +27,9 @@ from mocks.dev_stack.walkthrough import walkthrough
 
 # The fake accepts this token besides whatever token the service will send.
 FAKE_DO_TOKEN = "fake-do-token"
+# A second account of the fake, for trying several DO accounts (docs/accounts.md):
+# add it with POST /api/v1/internal/do-accounts {"name": "second", "token": ...}.
+SECOND_DO_TOKEN = "fake-do-token-2"
 
 
 class Stop(Exception):
@@ -245,7 +248,7 @@ class DevStack:
         base_env = dict(os.environ)
         do_env = dict(base_env)
         # The fake accepts its usual token plus whatever token the service will send.
-        tokens = [FAKE_DO_TOKEN]
+        tokens = [FAKE_DO_TOKEN, SECOND_DO_TOKEN]
         do_token = config.get("DIGITALOCEAN_API_TOKEN")
         if do_token and do_token not in tokens:
             tokens.append(do_token)

@@ -91,6 +91,12 @@ Walk through an order (paste into another shell; needs curl and python3):
   # the operator's view, with the status history
   curl -sS "$BASE/api/v1/internal/orders/$ORDER_ID" -H "X-API-Key: $API_KEY" | python3 -m json.tool
 
+  # a second DigitalOcean account (the fake's second token): new orders spread over
+  # both by room; `free` and `droplets` per account (docs/accounts.md)
+  curl -sS -X POST "$BASE/api/v1/internal/do-accounts" -H "X-API-Key: $API_KEY" \
+    -H 'Content-Type: application/json' -d '{{"name":"second","token":"fake-do-token-2"}}'; echo
+  curl -sS "$BASE/api/v1/internal/do-accounts" -H "X-API-Key: $API_KEY"; echo
+
 API docs: {base}/docs   OpenAPI: {base}/openapi.json   metrics: {base}/metrics
 Every event of the order's life is printed by the webhook receiver ([webhooks] lines).
 Press Ctrl-C to stop all four."""

@@ -35,6 +35,8 @@ DEV_VALUES: dict[str, str] = {
     "DIGITALOCEAN_API_TOKEN": "fake-do-token",
     "PROVISIONING_POLL_INTERVAL_MS": "1000",
     "PROVISIONING_MAX_ATTEMPTS": "120",
+    # Public, dev only: password orders (SPEC §14) and added DO accounts work in `make run`.
+    "SECRETS_KEY": "ZGV2LW9ubHktZmVybmV0LWtleS1ub3Qtc2VjcmV0ISE=",
 }
 
 GENERATED = (

@@ -239,6 +239,7 @@ def test_the_walkthrough_works_and_ctrl_c_stops_all_four(
 
     base = f"http://127.0.0.1:{ports['service']}"
     user = {"Authorization": f"Bearer {token}"}
+    ops = {"X-API-Key": "dev-internal-key"}
     with httpx.Client(base_url=base, timeout=10) as client:
         # 0. and 1. of the walkthrough: the plan's regions, then the demo SSH key.
         regions = client.get("/api/v1/regions", params={"planId": PLAN_BASIC_ID}, headers=user)
@@ -303,6 +304,14 @@ def test_the_walkthrough_works_and_ctrl_c_stops_all_four(
             time.sleep(0.2)
             action = client.get(action_url, headers=user).json()["data"]
         assert action["status"] == "COMPLETED", action
+        # The end of the walkthrough: a second DO account, the fake's second token.
+        second = client.post(
+            "/api/v1/internal/do-accounts",
+            headers=ops,
+            json={"name": "second", "token": "fake-do-token-2"},
+        )
+        assert second.status_code == 201, second.text
+        assert second.json()["data"]["health"] == "HEALTHY"
     # The webhook receiver verified and printed the order's life, one line per event.
     stack.wait_for(rf"\[webhooks\s*\] order\.active {HOSTNAME} \d+\.\d+\.\d+\.\d+", timeout=20)
     short = ids[1][:8]

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from order_service.orders import service
+from order_service.orders import creation, service
 from order_service.orders.models import IdempotencyKey, Order, StatusHistory
 from tests.conftest import INTERNAL, auth
 from tests.helpers import assert_error, create_order, order_body
@@ -222,7 +222,7 @@ async def test_an_exception_releases_the_idempotency_key(
     client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     headers = {**auth("a"), "Idempotency-Key": "crash-key"}
-    monkeypatch.setattr(service, "_create", explode)
+    monkeypatch.setattr(creation, "_create", explode)
     crashed = await client.post(ORDERS, json=order_body(), headers=headers)
     assert_error(crashed, 500, "INTERNAL_ERROR")
     monkeypatch.undo()
