@@ -17,10 +17,21 @@ from sqlalchemy import (
     Text,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from order_service.db import Base, PortableJSON, UTCDateTime, utcnow
+
+#: The orders rule 6 may invoice: ACTIVE, not ending at the period's end, and this
+#: period not invoiced yet. The scanner's query repeats this predicate word for word,
+#: so PostgreSQL can use the partial index.
+RENEWAL_DUE_SQL = {
+    "postgresql": "status = 'ACTIVE' AND cancel_at_period_end = false"
+    " AND renewal_invoiced_for IS DISTINCT FROM expires_at",
+    "sqlite": "status = 'ACTIVE' AND cancel_at_period_end = 0"
+    " AND renewal_invoiced_for IS NOT expires_at",
+}
 
 
 class Order(Base):
@@ -61,6 +72,16 @@ class Order(Base):
     # When the next EXPIRING reminder of this period is due (null: none left);
     # expires_at - next_reminder_at is its threshold. Set with the period.
     next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # --- v1.2: plan changes and renewals that open themselves (SPEC sections 9, 15) ---
+    # When the order last moved to another plan (a completed RESIZE).
+    plan_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The droplet's disk in GB as the last resize left it (DO never shrinks a disk, and a
+    # CPU/RAM-only resize keeps it): null until a resize, meaning the plan's diskGb.
+    disk_gb: Mapped[int | None] = mapped_column(Integer)
+    # The expiresAt whose next period the service invoiced by itself (SPEC section 9,
+    # rule 6): once per period, so a canceled one is not opened again. A new period
+    # (expiresAt moved) makes the order due again.
+    renewal_invoiced_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # A user's orders newest first, optionally by status.
@@ -74,6 +95,14 @@ class Order(Base):
         Index("ix_orders_status_expires", "status", "expires_at"),
         Index("ix_orders_status_next_reminder", "status", "next_reminder_at"),
         Index("ix_orders_status_suspended", "status", "suspended_at"),
+        # Rule 6 (renewals that open themselves): only the ACTIVE orders whose current
+        # period was not invoiced yet are in it, by the time they wait on.
+        Index(
+            "ix_orders_renewal_due",
+            "expires_at",
+            postgresql_where=text(RENEWAL_DUE_SQL["postgresql"]),
+            sqlite_where=text(RENEWAL_DUE_SQL["sqlite"]),
+        ),
     )
 
 
