@@ -173,6 +173,9 @@ class OrderOut(CamelModel):
     terminated_at: datetime | None
     termination_reason: Literal["EXPIRED", "CANCELED_BY_USER", "ADMIN"] | None
     cancel_at_period_end: bool = Field(description="the service ends at expiresAt")
+    plan_changed_at: datetime | None = Field(
+        default=None, description="v1.2: when the order last moved to another plan"
+    )
 
 
 class PageMeta(BaseModel):

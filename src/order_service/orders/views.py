@@ -48,6 +48,8 @@ def order_json(
         "terminatedAt": order["terminated_at"],
         "terminationReason": order["termination_reason"],
         "cancelAtPeriodEnd": bool(order["cancel_at_period_end"]),
+        # v1.2: the last completed plan change (SPEC section 15)
+        "planChangedAt": order.get("plan_changed_at"),
     }
     if history is not None:
         body["statusHistory"] = [history_json(entry) for entry in history]

@@ -39,6 +39,7 @@ from order_service.orders.states import (
     RenewalStatus,
 )
 from order_service.orders.views import page_meta
+from order_service.plan_changes.store import check_no_open_plan_change
 from order_service.renewals.models import Renewal
 from order_service.renewals.schemas import CreateRenewalRequest
 from order_service.renewals.views import renewal_json
@@ -75,7 +76,7 @@ def _check_renewable(order: Any) -> None:
         )
 
 
-async def _open_renewal(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID | None:
+async def open_renewal(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID | None:
     statement = select(renewals_t.c.id).where(
         renewals_t.c.order_id == order_id, renewals_t.c.status == _OPEN
     )
@@ -83,7 +84,7 @@ async def _open_renewal(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID
 
 
 async def _check_no_open_renewal(session: AsyncSession, order_id: uuid.UUID) -> None:
-    open_id = await _open_renewal(session, order_id)
+    open_id = await open_renewal(session, order_id)
     if open_id is not None:
         raise RenewalPending(
             "The order already has an unpaid renewal: pay or cancel it first",
@@ -191,6 +192,7 @@ async def _create(
     order = await _order(session, order_id, owner)
     _check_renewable(order)
     await _check_no_open_renewal(session, order_id)
+    await check_no_open_plan_change(session, order_id)
     await _release_connection(session)
     quote = await _price(catalog, order, request.periods, request.coupon_code)
     # Under the order's row lock, checked again: the order may have changed
@@ -200,6 +202,8 @@ async def _create(
         raise OrderNotFound()
     _check_renewable(locked)
     await _check_no_open_renewal(session, order_id)
+    # Exclusive both ways with a plan change (SPEC section 15), under the same lock.
+    await check_no_open_plan_change(session, order_id)
     now = utcnow()
     try:
         row = (
