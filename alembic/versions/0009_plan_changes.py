@@ -6,10 +6,10 @@
 - `server_actions.step` / `step_at`: the DO action a RESIZE is at (shutdown,
   power_off, resize, power_on) and since when, so a restarted process resumes
   at the step reached.
-- `orders.renewal_invoiced_for` (SPEC section 9, rule 6): the expiresAt whose
-  next period the service invoiced by itself; with the partial index
-  `ix_orders_renewal_due` (the ACTIVE orders whose period is not invoiced yet,
-  by expires_at) the scan reads only the orders that are due.
+- `orders.renewal_due_at` (SPEC section 9, rule 6): the expiresAt of the period
+  whose next renewal the service has yet to open, null once opened (set with
+  every expiresAt, like next_reminder_at; filled from expires_at here), with an
+  index on (status, renewal_due_at) so the scan reads only the due orders.
 - `orders.disk_gb`: the droplet's disk as the last resize left it (null: the
   plan's diskGb).
 - `orders.plan_changed_at`: also added by 0008_customer_server (the order's
@@ -36,12 +36,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 OPEN_SQL = "status IN ('PENDING_PAYMENT', 'PAID')"
-RENEWAL_DUE_SQL = {
-    "postgresql": "status = 'ACTIVE' AND cancel_at_period_end = false"
-    " AND renewal_invoiced_for IS DISTINCT FROM expires_at",
-    "sqlite": "status = 'ACTIVE' AND cancel_at_period_end = 0"
-    " AND renewal_invoiced_for IS NOT expires_at",
-}
 
 
 def upgrade() -> None:
@@ -101,24 +95,23 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("disk_gb", sa.Integer(), nullable=True))
         batch.add_column(
-            sa.Column(
-                "renewal_invoiced_for", order_service.db.UTCDateTime(timezone=True), nullable=True
-            )
+            sa.Column("renewal_due_at", order_service.db.UTCDateTime(timezone=True), nullable=True)
         )
+    # Every running period is still to be invoiced (the open-renewal check under the
+    # order's lock keeps an order that has one from getting a second).
+    op.execute(
+        "UPDATE orders SET renewal_due_at = expires_at"
+        " WHERE expires_at IS NOT NULL AND status IN ('ACTIVE', 'SUSPENDED')"
+    )
     op.create_index(
-        "ix_orders_renewal_due",
-        "orders",
-        ["expires_at"],
-        unique=False,
-        postgresql_where=sa.text(RENEWAL_DUE_SQL["postgresql"]),
-        sqlite_where=sa.text(RENEWAL_DUE_SQL["sqlite"]),
+        "ix_orders_status_renewal_due", "orders", ["status", "renewal_due_at"], unique=False
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_orders_renewal_due", table_name="orders")
+    op.drop_index("ix_orders_status_renewal_due", table_name="orders")
     with op.batch_alter_table("orders") as batch:
-        batch.drop_column("renewal_invoiced_for")
+        batch.drop_column("renewal_due_at")
         batch.drop_column("disk_gb")
         batch.drop_column("plan_changed_at")
     with op.batch_alter_table("server_actions") as batch:

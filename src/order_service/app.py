@@ -137,7 +137,11 @@ def create_app(
             app.state.accounts, settings.digitalocean_account_check_interval
         )
         app.state.do_catalog = DoCatalog(app.state.accounts, settings.digitalocean_catalog_ttl)
-        transports = Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport)
+        transports = Transports(
+            digitalocean=digitalocean_transport,
+            webhooks=webhook_transport,
+            catalog=catalog_transport,
+        )
         background: Background | BackgroundThread = Background()
         if start_provisioner is not False:
             background = await _start_duties(settings, engine, transports, reads_first)

@@ -85,6 +85,8 @@ def first_period(order: Any, now: datetime, thresholds: Sequence[timedelta]) -> 
         "activated_at": now,
         "expires_at": expires_at,
         "next_reminder_at": next_reminder_at(expires_at, now, thresholds),
+        # The next period's renewal is still to be opened (rule 6).
+        "renewal_due_at": expires_at,
     }
 
 

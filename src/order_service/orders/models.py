@@ -17,21 +17,10 @@ from sqlalchemy import (
     Text,
     Uuid,
     false,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from order_service.db import Base, PortableJSON, UTCDateTime, utcnow
-
-#: The orders rule 6 may invoice: ACTIVE, not ending at the period's end, and this
-#: period not invoiced yet. The scanner's query repeats this predicate word for word,
-#: so PostgreSQL can use the partial index.
-RENEWAL_DUE_SQL = {
-    "postgresql": "status = 'ACTIVE' AND cancel_at_period_end = false"
-    " AND renewal_invoiced_for IS DISTINCT FROM expires_at",
-    "sqlite": "status = 'ACTIVE' AND cancel_at_period_end = 0"
-    " AND renewal_invoiced_for IS NOT expires_at",
-}
 
 
 class Order(Base):
@@ -78,10 +67,12 @@ class Order(Base):
     # The droplet's disk in GB as the last resize left it (DO never shrinks a disk, and a
     # CPU/RAM-only resize keeps it): null until a resize, meaning the plan's diskGb.
     disk_gb: Mapped[int | None] = mapped_column(Integer)
-    # The expiresAt whose next period the service invoiced by itself (SPEC section 9,
-    # rule 6): once per period, so a canceled one is not opened again. A new period
-    # (expiresAt moved) makes the order due again.
-    renewal_invoiced_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Rule 6 (SPEC section 9, renewals that open themselves): the expiresAt of the
+    # period whose next renewal the service has yet to open; null once it opened it,
+    # so a renewal canceled afterwards is not opened again in this period. Every
+    # writer of expires_at sets it too (a new period is invoiced in time), like
+    # next_reminder_at; due when renewal_due_at - now <= RENEWAL_INVOICE_LEAD.
+    renewal_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # A user's orders newest first, optionally by status.
@@ -95,14 +86,7 @@ class Order(Base):
         Index("ix_orders_status_expires", "status", "expires_at"),
         Index("ix_orders_status_next_reminder", "status", "next_reminder_at"),
         Index("ix_orders_status_suspended", "status", "suspended_at"),
-        # Rule 6 (renewals that open themselves): only the ACTIVE orders whose current
-        # period was not invoiced yet are in it, by the time they wait on.
-        Index(
-            "ix_orders_renewal_due",
-            "expires_at",
-            postgresql_where=text(RENEWAL_DUE_SQL["postgresql"]),
-            sqlite_where=text(RENEWAL_DUE_SQL["sqlite"]),
-        ),
+        Index("ix_orders_status_renewal_due", "status", "renewal_due_at"),
     )
 
 
