@@ -360,3 +360,17 @@ async def test_a_renewal_paid_first_counts_the_extra_period_in_full(
     assert body["remainingSeconds"] > 2 * body["periodSeconds"]  # three months left
     assert body["amountDue"] == 95000 * body["remainingSeconds"] // body["periodSeconds"]
     assert body["amountDue"] > 2 * 95000
+
+
+async def test_a_renewal_and_a_plan_change_racing_exclude_each_other(
+    client: httpx.AsyncClient, app: Any
+) -> None:
+    for _ in range(3):
+        order = await active_order(client, app)
+        renewal, plan_change = await asyncio.gather(
+            new_renewal(client, order["id"]), change(client, order["id"], PLAN_STANDARD_ID)
+        )
+        codes = sorted([renewal.status_code, plan_change.status_code])
+        assert codes == [201, 409], (renewal.text, plan_change.text)
+        loser = renewal if renewal.status_code == 409 else plan_change
+        assert loser.json()["error"]["code"] in {"PLAN_CHANGE_PENDING", "RENEWAL_PENDING"}
