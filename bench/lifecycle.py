@@ -31,7 +31,14 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     small, large = min(results, key=lambda r: r["orders"]), max(results, key=lambda r: r["orders"])
     out: dict[str, Any] = {"small": small["orders"], "large": large["orders"]}
-    for key in ("idle_scan_ms", "due_scan_s", "rows_touched", "idle_rows_touched"):
+    for key in (
+        "idle_scan_ms",
+        "due_scan_s",
+        "rows_touched",
+        "idle_rows_touched",
+        "renewal_scan_s",
+        "renewal_rows_touched",
+    ):
         if small.get(key) and large.get(key) is not None:
             out[key] = round(large[key] / small[key], 2)
     return out

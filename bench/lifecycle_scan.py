@@ -5,9 +5,13 @@ are due, never to all orders. For each size N this writes N ACTIVE orders
 whose period is running (expiry 1-365 days ahead, next reminder ahead) into
 a fresh PostgreSQL database, then measures:
 
-- an idle scan (nothing due: the five rules' index reads only), median of 20;
+- an idle scan (nothing due: the six rules' index reads only), median of 20;
 - a scan with 100 orders due for suspension (each: transition, history,
   event, SHUTDOWN and POWER_OFF actions, in batches of 100);
+- v1.2, rule 6: a scan with 100 orders due for the renewal the service opens
+  itself (RENEWAL_INVOICE_LEAD, P7D, before expiresAt: each priced live by the
+  mock catalog in-process, then a renewal and its event); the orders within
+  the lead that were invoiced already (renewal_due_at null) are not due;
 - the rows each of those touched, from PostgreSQL's own counters
   (pg_stat_user_tables: heap rows read by sequential and index scans, rows
   written), so "does not grow with the total" is counted, not only timed;
@@ -33,9 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from sqlalchemy.dialects import postgresql
 
+from mocks.catalog_service import create_app as create_catalog
 from order_service import models  # noqa: F401  (every table)
+from order_service.catalog.client import CatalogClient
 from order_service.config import load_settings
 from order_service.db import create_engine, create_sessionmaker, skip_locked, utcnow
 from order_service.lifecycle.scanner import LifecycleScanner
@@ -73,9 +80,14 @@ async def drop_database(name: str) -> None:
     await execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def order_row(n: int, *, due: bool) -> tuple[Any, ...]:
+LEAD = timedelta(days=7)  # RENEWAL_INVOICE_LEAD's default
+
+
+def order_row(n: int, *, due: bool, renewal_due: bool = False) -> tuple[Any, ...]:
+    """An ACTIVE order: running (`due` False), long expired (due for suspension), or
+    `renewal_due` (3 days left, its next period not invoiced yet)."""
     now = utcnow()
-    ahead = timedelta(days=1 + n % 365, seconds=n % 86_400)
+    ahead = timedelta(days=3) if renewal_due else timedelta(days=1 + n % 365, seconds=n % 86_400)
     expires = now - timedelta(days=40) if due else now + ahead
     values = {
         "id": uuid.uuid4(),
@@ -106,6 +118,11 @@ def order_row(n: int, *, due: bool) -> tuple[Any, ...]:
         "cancel_at_period_end": False,
         # The next reminder is ahead (7 days before the end, or none when that is past).
         "next_reminder_at": None if due or ahead <= timedelta(days=7) else expires - timedelta(7),
+        "plan_changed_at": None,
+        "disk_gb": None,
+        # Rule 6: an order within the lead had its renewal opened already (a steady
+        # state), unless it is one of the due ones.
+        "renewal_due_at": expires if renewal_due or due or ahead > LEAD else None,
     }
     return tuple(values[name] for name in COLUMNS)
 
@@ -154,16 +171,20 @@ def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 
 
 async def _scan_with_fresh_engine(settings: Any, times: int) -> tuple[list[float], list[Any]]:
-    """Run `times` scans on an engine of their own, disposed after (so its counters land)."""
+    """Run `times` scans on an engine of their own, disposed after (so its counters land).
+
+    Rule 6 prices renewals live: the mock catalog answers in-process."""
     engine = create_engine(URL, pool_size=2)
+    catalog = CatalogClient("http://catalog", transport=httpx.ASGITransport(app=create_catalog()))
     try:
-        scanner = LifecycleScanner(create_sessionmaker(engine), settings)
+        scanner = LifecycleScanner(create_sessionmaker(engine), settings, catalog=catalog)
         durations, results = [], []
         for _ in range(times):
             t0 = time.perf_counter()
             results.append(await scanner.scan())
             durations.append(time.perf_counter() - t0)
     finally:
+        await catalog.aclose()
         await engine.dispose()
     return durations, results
 
@@ -188,12 +209,18 @@ async def _plans(scanner_settings: Any) -> dict[str, str]:
             o.suspension_reason == "EXPIRED",
             o.suspended_at <= now - timedelta(days=7),
         ),
+        "renewals": orders_t.select().where(
+            o.status == "ACTIVE",
+            o.renewal_due_at <= now + LEAD,
+            o.cancel_at_period_end.is_(False),
+        ),
     }
     connection = await asyncpg.connect(DSN)
     plans = {}
     try:
         for name, query in queries.items():
-            statement = skip_locked(query.order_by(o.expires_at).limit(100))
+            order = o.renewal_due_at if name == "renewals" else o.expires_at
+            statement = skip_locked(query.order_by(order).limit(100))
             sql = str(
                 statement.compile(
                     dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
@@ -233,6 +260,12 @@ async def measure(size: int) -> dict[str, Any]:
     (due_s,), (result,) = await _scan_with_fresh_engine(settings, 1)
     due_rows = _delta(await _table_counters(), before_due)
     assert result.suspended == DUE, result
+    # Rule 6: 100 orders 3 days from their end, their next period not invoiced yet.
+    await _copy([order_row(n, due=False, renewal_due=True) for n in range(DUE)])
+    before_renewals = await _table_counters()
+    (renewal_s,), (renewed,) = await _scan_with_fresh_engine(settings, 1)
+    renewal_rows = _delta(await _table_counters(), before_renewals)
+    assert renewed.invoiced == DUE and renewed.failed == 0, renewed
     return {
         "orders": size,
         "load_s": round(loaded_s, 1),
@@ -246,6 +279,10 @@ async def measure(size: int) -> dict[str, Any]:
         "rows_written": due_rows["written"],
         "orders_seq_scans": idle_rows["orders_seq_scans"] + due_rows["orders_seq_scans"],
         "per_due_order_ms": round(due_s * 1000 / DUE, 1),
+        "renewal_scan_s": round(renewal_s, 2),
+        "renewal_rows_touched": renewal_rows["read"],
+        "renewal_rows_written": renewal_rows["written"],
+        "renewal_orders_seq_scans": renewal_rows["orders_seq_scans"],
         "plans": await _plans(settings),
     }
 
@@ -262,14 +299,17 @@ async def main(sizes: list[int]) -> None:
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(
         "\n| ACTIVE orders | idle scan (median / p90) | rows read per idle scan "
-        "| scan with 100 due | rows read / written by it | per due order |"
+        "| scan with 100 due | rows read / written by it | per due order "
+        "| scan with 100 renewals due (rule 6) | rows read / written by it |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(
             f"| {r['orders']:,} | {r['idle_scan_ms']} / {r['idle_scan_p90_ms']} ms "
             f"| {r['idle_rows_touched']} | {r['due_scan_s']} s "
-            f"| {r['rows_touched']:,} / {r['rows_written']:,} | {r['per_due_order_ms']} ms |"
+            f"| {r['rows_touched']:,} / {r['rows_written']:,} | {r['per_due_order_ms']} ms "
+            f"| {r['renewal_scan_s']} s "
+            f"| {r['renewal_rows_touched']:,} / {r['renewal_rows_written']:,} |"
         )
     for r in results:
         print(f"\nplans with {r['orders']:,} orders:")

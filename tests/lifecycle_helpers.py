@@ -78,6 +78,7 @@ async def detail(client: httpx.AsyncClient, order_id: str) -> dict[str, Any]:
 
 async def scan(app: Any, settings: Any = None, **kwargs: Any) -> ScanResult:
     """One lifecycle scan, as the background duty runs it (a new scanner: nothing remembered)."""
+    kwargs.setdefault("catalog", app.state.catalog)
     scanner = LifecycleScanner(app.state.sessionmaker, settings or app.state.settings, **kwargs)
     return await scanner.scan()
 

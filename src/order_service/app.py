@@ -46,6 +46,7 @@ from order_service.middleware import RequestContextMiddleware
 from order_service.orders import internal_router, router
 from order_service.orders.creation import ServerRules
 from order_service.orders.idempotency import IdempotencyStore
+from order_service.plan_changes import router as plan_changes_router
 from order_service.reads_first import INFO_KEY, ReadsFirst, YieldingSession
 from order_service.renewals import router as renewals_router
 from order_service.secret_box import secret_box
@@ -152,7 +153,11 @@ def create_app(
             ),
             can_keep_passwords=app.state.secret_box is not None,
         )
-        transports = Transports(digitalocean=digitalocean_transport, webhooks=webhook_transport)
+        transports = Transports(
+            digitalocean=digitalocean_transport,
+            webhooks=webhook_transport,
+            catalog=catalog_transport,
+        )
         background: Background | BackgroundThread = Background()
         if start_provisioner is not False:
             background = await _start_duties(settings, engine, transports, reads_first)
@@ -202,6 +207,8 @@ def create_app(
     app.include_router(lifecycle_router.internal_router)
     app.include_router(renewals_router.router)
     app.include_router(renewals_router.internal_router)
+    app.include_router(plan_changes_router.router)
+    app.include_router(plan_changes_router.internal_router)
     app.include_router(actions_router.router)
     app.include_router(actions_router.internal_router)
     app.include_router(events_router.router)

@@ -31,6 +31,7 @@ class Transports:
 
     digitalocean: httpx.AsyncBaseTransport | None = None
     webhooks: httpx.AsyncBaseTransport | None = None
+    catalog: httpx.AsyncBaseTransport | None = None
 
 
 class Background:
@@ -94,9 +95,18 @@ async def start_background(
             start_events(settings, event_sessionmaker or sessionmaker, transports.webhooks),
         )
         if settings.lifecycle_enabled:
+            from order_service.catalog.client import CatalogClient
             from order_service.lifecycle.scanner import LifecycleScanner
 
-            scanner = LifecycleScanner(sessionmaker, settings)
+            # Rule 6 prices the renewals it opens: the duties' own catalog client,
+            # closed after the scanner stopped.
+            catalog = CatalogClient(
+                settings.catalog_service_url,
+                timeout_ms=settings.catalog_service_timeout_ms,
+                transport=transports.catalog,
+            )
+            background.on_stop(catalog.aclose)
+            scanner = LifecycleScanner(sessionmaker, settings, catalog=catalog)
             scanner.start()
             background.add("lifecycle", scanner)
         # v1.1 duties register here, each behind its own setting.

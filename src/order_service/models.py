@@ -9,5 +9,6 @@ from order_service.accounts import models as accounts  # noqa: F401
 from order_service.actions import models as actions  # noqa: F401
 from order_service.events import models as events  # noqa: F401
 from order_service.orders import models as orders  # noqa: F401
+from order_service.plan_changes import models as plan_changes  # noqa: F401
 from order_service.provisioning import models as provisioning  # noqa: F401
 from order_service.renewals import models as renewals  # noqa: F401

@@ -75,6 +75,16 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
     ("POST", "/api/v1/orders/{order_id}/actions"): ("", {"type": "REBOOT"}),
     ("GET", "/api/v1/orders/{order_id}/actions"): ("?page=1&limit=10", None),
     ("GET", "/api/v1/orders/{order_id}/actions/{action_id}"): NO_BODY,
+    ("GET", "/api/v1/orders/{order_id}/plan-change-quote"): (
+        "?planId=a1000000-0000-4000-8000-000000000002",
+        None,
+    ),
+    ("POST", "/api/v1/orders/{order_id}/plan-changes"): (
+        "",
+        {"planId": "a1000000-0000-4000-8000-000000000002"},
+    ),
+    ("GET", "/api/v1/orders/{order_id}/plan-changes"): ("?page=1&limit=10", None),
+    ("POST", "/api/v1/orders/{order_id}/plan-changes/{plan_change_id}/cancel"): NO_BODY,
     ("POST", "/api/v1/ssh-keys"): ("", {"name": "matrix", "publicKey": PUBLIC_KEY}),
     ("GET", "/api/v1/ssh-keys"): ("?page=1&limit=10", None),
     ("GET", "/api/v1/ssh-keys/{ssh_key_id}"): NO_BODY,
@@ -99,6 +109,26 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
     ("POST", "/api/v1/internal/orders/{order_id}/actions"): ("", {"type": "REBOOT"}),
     ("GET", "/api/v1/internal/orders/{order_id}/actions"): ("?page=1&limit=10", None),
     ("GET", "/api/v1/internal/orders/{order_id}/actions/{action_id}"): NO_BODY,
+    ("GET", "/api/v1/internal/orders/{order_id}/plan-change-quote"): (
+        "?planId=a1000000-0000-4000-8000-000000000002",
+        None,
+    ),
+    ("POST", "/api/v1/internal/orders/{order_id}/plan-changes"): (
+        "",
+        {"planId": "a1000000-0000-4000-8000-000000000002"},
+    ),
+    ("GET", "/api/v1/internal/orders/{order_id}/plan-changes"): ("?page=1&limit=10", None),
+    ("POST", "/api/v1/internal/orders/{order_id}/plan-changes/{plan_change_id}/cancel"): NO_BODY,
+    ("POST", "/api/v1/internal/plan-changes/{plan_change_id}/payment-status"): (
+        "",
+        {"status": "PAID"},
+    ),
+    ("POST", "/api/v1/internal/do-accounts"): ("", {"name": "matrix", "token": "matrix-token"}),
+    ("GET", "/api/v1/internal/do-accounts"): ("?page=1&limit=10", None),
+    ("GET", "/api/v1/internal/do-accounts/{account_id}"): NO_BODY,
+    ("PATCH", "/api/v1/internal/do-accounts/{account_id}"): ("", {"reserve": 1}),
+    ("DELETE", "/api/v1/internal/do-accounts/{account_id}"): NO_BODY,
+    ("POST", "/api/v1/internal/do-accounts/{account_id}/check"): NO_BODY,
     ("GET", "/api/v1/internal/events"): ("?limit=10", None),
     ("POST", "/api/v1/internal/webhooks"): (
         "",
@@ -114,12 +144,6 @@ REQUESTS: dict[tuple[str, str], tuple[str, Any]] = {
         "/api/v1/internal/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     ): NO_BODY,
     ("POST", "/api/v1/internal/webhooks/{webhook_id}/ping"): NO_BODY,
-    ("POST", "/api/v1/internal/do-accounts"): ("", {"name": "matrix", "token": "dop_v1_matrix"}),
-    ("GET", "/api/v1/internal/do-accounts"): ("?page=1&limit=10", None),
-    ("GET", "/api/v1/internal/do-accounts/{account_id}"): NO_BODY,
-    ("PATCH", "/api/v1/internal/do-accounts/{account_id}"): ("", {"isActive": False}),
-    ("DELETE", "/api/v1/internal/do-accounts/{account_id}"): NO_BODY,
-    ("POST", "/api/v1/internal/do-accounts/{account_id}/check"): NO_BODY,
 }
 
 

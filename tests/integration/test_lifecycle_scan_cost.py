@@ -36,8 +36,11 @@ def _dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def _clone(dsn: str, order_id: str, copies: int, *, expires_in: timedelta) -> None:
-    """`copies` orders like `order_id` (with its droplet), created long ago, expiring as told."""
+async def _clone(
+    dsn: str, order_id: str, copies: int, *, expires_in: timedelta, invoiced: bool = False
+) -> None:
+    """`copies` orders like `order_id` (with its droplet), created long ago, expiring as told
+    (`invoiced`: their period's renewal was opened already, rule 6)."""
     o = [column.name for column in orders_t.c]
     t = [column.name for column in tasks_t.c]
     chosen = {
@@ -45,6 +48,8 @@ async def _clone(dsn: str, order_id: str, copies: int, *, expires_in: timedelta)
         "created_at": "o.created_at - interval '400 days'",
         "expires_at": "now() + $2::interval",
         "next_reminder_at": "NULL",
+        # now() is the transaction's: the same moment as expires_at.
+        "renewal_due_at": "NULL" if invoiced else "now() + $2::interval",
     }
     # Column names come from our own tables, never from input.
     copy_orders = (
@@ -97,7 +102,9 @@ async def _rows_read(dsn: str) -> dict[str, int]:
     return {row["relname"]: int(row["read"]) for row in rows}
 
 
-async def _scans_counted(url: str, settings: Any, times: int) -> tuple[list[ScanResult], Any]:
+async def _scans_counted(
+    url: str, settings: Any, times: int, catalog: Any = None
+) -> tuple[list[ScanResult], Any]:
     """Scan `times` times on an engine of its own; the rows its backends read, per table."""
     dsn = _dsn(url)
     before = await _rows_read(dsn)
@@ -105,7 +112,7 @@ async def _scans_counted(url: str, settings: Any, times: int) -> tuple[list[Scan
     try:
         async with engine.connect() as connection:
             pid = (await connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
-        scanner = LifecycleScanner(create_sessionmaker(engine), settings)
+        scanner = LifecycleScanner(create_sessionmaker(engine), settings, catalog=catalog)
         results = [await scanner.scan() for _ in range(times)]
     finally:
         await engine.dispose()
@@ -148,4 +155,25 @@ async def test_scan_reads_only_due_rows_whatever_the_plan_cache_does(
     # Each suspension supersedes the order's PENDING actions and enqueues two:
     # a handful of action rows each, not every PENDING action of every order.
     assert read["server_actions"] < 5 * DUE, read
+    assert read["orders"] < 20 * DUE, read
+
+
+async def test_renewals_that_open_themselves_read_only_the_due_orders(
+    client: httpx.AsyncClient, app: Any, database: Any
+) -> None:
+    # Rule 6 (v1.2): orders far from their end, and orders within RENEWAL_INVOICE_LEAD
+    # whose period was invoiced already, are not read; only the due ones are.
+    template = await active_order(client, app)
+    dsn = _dsn(database.url)
+    await _clone(dsn, template["id"], NOT_DUE, expires_in=timedelta(days=20))
+    await _clone(dsn, template["id"], NOT_DUE, expires_in=timedelta(days=3), invoiced=True)
+    settings, catalog = app.state.settings, app.state.catalog
+
+    results, read = await _scans_counted(database.url, settings, SCANS, catalog)
+    assert all(result.total() == 0 for result in results), results
+    assert read["orders"] < 10 * SCANS, read
+
+    await _clone(dsn, template["id"], DUE, expires_in=timedelta(days=2))
+    (result,), read = await _scans_counted(database.url, settings, 1, catalog)
+    assert (result.invoiced, result.failed) == (DUE, 0), result
     assert read["orders"] < 20 * DUE, read

@@ -120,8 +120,12 @@ async def test_a_renewal_starts_the_reminders_again(client: httpx.AsyncClient, a
     order = await active_order(client, app)
     expires = parse(order["expiresAt"])
     move_to(expires - 3 * DAY + MINUTE)
-    assert (await scan(app)).reminded == 1  # P3D (late: P7D is skipped)
-    renewal = (await new_renewal(client, order["id"])).json()["data"]
+    result = await scan(app)
+    assert result.reminded == 1  # P3D (late: P7D is skipped)
+    # Within RENEWAL_INVOICE_LEAD (P7D) the same scan opened the next period's renewal.
+    assert result.invoiced == 1
+    listed = await client.get(f"/api/v1/orders/{order['id']}/renewals", headers=auth("life-user"))
+    [renewal] = listed.json()["data"]
     paid = (await pay_renewal(client, renewal["id"])).json()["data"]
     new_end = parse(paid["newExpiresAt"])
     move_to(new_end - 7 * DAY + MINUTE)

@@ -113,6 +113,37 @@ OPERATIONS: dict[tuple[str, str], tuple[list[dict[str, list[str]]] | None, set[s
     ("get", "/api/v1/ssh-keys"): (USER, {"400", "401"}),
     ("get", "/api/v1/ssh-keys/{ssh_key_id}"): (USER, {"401", "404"}),
     ("delete", "/api/v1/ssh-keys/{ssh_key_id}"): (USER, {"401", "404"}),
+    # v1.2: plan changes (SPEC section 15)
+    ("get", "/api/v1/orders/{order_id}/plan-change-quote"): (
+        USER,
+        {"400", "401", "403", "404", "409", "503"},
+    ),
+    ("post", "/api/v1/orders/{order_id}/plan-changes"): (
+        USER,
+        {"400", "401", "403", "404", "409", "422", "503"},
+    ),
+    ("get", "/api/v1/orders/{order_id}/plan-changes"): (USER, {"400", "401", "403", "404"}),
+    ("post", "/api/v1/orders/{order_id}/plan-changes/{plan_change_id}/cancel"): (
+        USER,
+        {"401", "403", "404", "409"},
+    ),
+    ("get", "/api/v1/internal/orders/{order_id}/plan-change-quote"): (
+        INTERNAL,
+        {"400", "401", "404", "409", "503"},
+    ),
+    ("post", "/api/v1/internal/orders/{order_id}/plan-changes"): (
+        INTERNAL,
+        {"400", "401", "404", "409", "422", "503"},
+    ),
+    ("get", "/api/v1/internal/orders/{order_id}/plan-changes"): (INTERNAL, {"400", "401", "404"}),
+    ("post", "/api/v1/internal/orders/{order_id}/plan-changes/{plan_change_id}/cancel"): (
+        INTERNAL,
+        {"401", "404", "409"},
+    ),
+    ("post", "/api/v1/internal/plan-changes/{plan_change_id}/payment-status"): (
+        INTERNAL,
+        {"400", "401", "404", "409"},
+    ),
     ("get", "/api/v1/health"): (None, set()),
     ("get", "/api/v1/health/ready"): (None, {"503"}),
 }
@@ -195,6 +226,8 @@ def test_no_operation_advertises_fastapis_validation_body(document: dict[str, An
         ("post", "/api/v1/internal/orders/{order_id}/renewals"),
         ("post", "/api/v1/orders/{order_id}/actions"),
         ("post", "/api/v1/internal/orders/{order_id}/actions"),
+        ("post", "/api/v1/orders/{order_id}/plan-changes"),
+        ("post", "/api/v1/internal/orders/{order_id}/plan-changes"),
     }
     assert (
         "IDEMPOTENCY_KEY_REUSED"
@@ -249,6 +282,10 @@ def test_error_examples_are_valid_envelopes_named_by_their_code(
         "INVALID_REGION",
         "CREDENTIALS_EXPIRED",
         "SECRETS_KEY_REQUIRED",
+        # v1.2
+        "PLAN_CHANGE_NOT_POSSIBLE",
+        "PLAN_CHANGE_PENDING",
+        "PLAN_CHANGE_NOT_FOUND",
         "DIGITALOCEAN_UNAVAILABLE",
         "DO_ACCOUNT_EXISTS",
         "DO_ACCOUNT_IN_USE",

@@ -40,6 +40,11 @@ class ServerAction(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # RESIZE (v1.2): the DO action of the step being worked (shutdown, power_off,
+    # resize, power_on) and when that step began. intent_at / do_action_id above
+    # are the step's own: they start empty at each step.
+    step: Mapped[str | None] = mapped_column(String(16))
+    step_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_server_actions_order_created", "order_id", "created_at"),

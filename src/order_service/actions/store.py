@@ -22,12 +22,16 @@ from order_service.db import utcnow
 from order_service.engine.leases import LeaseStore
 from order_service.events.outbox import write_event
 from order_service.orders.models import Order
-from order_service.orders.states import ActionStatus, ActionType
+from order_service.orders.repository import lock_order
+from order_service.orders.states import ActionStatus, ActionType, PlanChangeStatus
+from order_service.plan_changes.completion import settle_resize
+from order_service.plan_changes.models import PlanChange
 from order_service.provisioning.models import ProvisioningTask
 
 actions_t = ServerAction.__table__
 tasks_t = ProvisioningTask.__table__
 orders_t = Order.__table__
+changes_t = PlanChange.__table__
 DESTROYED = "destroyed"
 
 _earlier = actions_t.alias("earlier")
@@ -49,6 +53,14 @@ class DropletRef:
     droplet_id: int | None
     droplet_status: str | None
     account_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResizeTarget:
+    """The size a RESIZE gives the droplet, and whether the disk grows with it."""
+
+    size_slug: str
+    resize_disk: bool
 
 
 class ActionStore(LeaseStore):
@@ -86,11 +98,13 @@ class ActionStore(LeaseStore):
         error_code: str | None = None,
         error_message: str | None = None,
         droplet_status: str | None = None,
+        droplet_size: str | None = None,
     ) -> None:
         """End the action, update what it changed, and write its event: one transaction.
 
         `droplet_status` is what the droplet is now ("off", "active",
-        "destroyed"); a completed REBUILD also gives the order its new image.
+        "destroyed"); a completed REBUILD also gives the order its new image,
+        and a RESIZE ends its plan change by the droplet's size (`droplet_size`).
         """
         now = utcnow()
         values = {
@@ -104,7 +118,11 @@ class ActionStore(LeaseStore):
         }
         order_id = row["order_id"]
         completed = status is ActionStatus.COMPLETED
+        resize = row["type"] == ActionType.RESIZE.value
         async with self._sessionmaker() as session, session.begin():
+            if resize:
+                # The order first, as every writer of an order's plan changes locks.
+                await lock_order(session, order_id)
             await self.update_held(session, row["id"], values)
             task_values: dict[str, Any] = {}
             if droplet_status is not None:
@@ -133,16 +151,28 @@ class ActionStore(LeaseStore):
                     .where(tasks_t.c.order_id == order_id)
                     .values(**task_values, updated_at=now)
                 )
-            if droplet_status == DESTROYED:
-                # Its slot in the account is free: a task waiting for room takes it.
-                await wake_waiting_tasks(session)
             final = (
                 (await session.execute(select(actions_t).where(actions_t.c.id == row["id"])))
                 .mappings()
                 .one()
             )
+            if resize:
+                await settle_resize(session, final, droplet_size)
+            if droplet_status == DESTROYED:
+                # Its slot in the account is free: a task waiting for room takes it.
+                await wake_waiting_tasks(session)
             event = "action.completed" if completed else "action.failed"
             await write_event(session, event, order_id, action=action_json(final))
+
+    async def resize_target(self, action_id: uuid.UUID) -> ResizeTarget | None:
+        """What a RESIZE action resizes to: its PAID plan change's size and disk flag."""
+        statement = select(changes_t.c.to_size_slug, changes_t.c.resize_disk).where(
+            changes_t.c.action_id == action_id,
+            changes_t.c.status == PlanChangeStatus.PAID.value,
+        )
+        async with self._sessionmaker() as session:
+            row = (await session.execute(statement)).first()
+        return None if row is None else ResizeTarget(row.to_size_slug, bool(row.resize_disk))
 
     async def known_do_action_ids(self, order_id: uuid.UUID) -> set[int]:
         """DO action ids other actions of the order already own (never adopted twice)."""

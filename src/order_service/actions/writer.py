@@ -127,11 +127,12 @@ async def enqueue_action(
 
 # A system action makes these PENDING system actions of the order moot: a
 # renewal's POWER_ON after a suspension must not wait for the suspension's
-# delayed POWER_OFF (SHUTDOWN_GRACE), nor a termination's DESTROY.
+# delayed POWER_OFF (SHUTDOWN_GRACE), nor a termination's DESTROY (which makes
+# a RESIZE not started yet moot as well: its plan change ended with the order).
 _POWER = (ActionType.SHUTDOWN, ActionType.POWER_OFF, ActionType.POWER_ON)
 _MOOT_AFTER: dict[ActionType, tuple[ActionType, ...]] = {
     ActionType.POWER_ON: _POWER,
-    ActionType.DESTROY: _POWER,
+    ActionType.DESTROY: (*_POWER, ActionType.RESIZE),
 }
 
 

@@ -80,6 +80,8 @@ class Plan(_CatalogModel):
     name: str
     display_name: str | None = Field(default=None, alias="displayName")
     provider_size_slug: str = Field(alias="providerSizeSlug", min_length=1)
+    # The size's disk (SPEC section 15: a disk never shrinks); None when catalog omits it.
+    disk_gb: int | None = Field(default=None, alias="diskGb", ge=0)
     is_active: bool = Field(alias="isActive")
     allowed_image_ids: list[str] = Field(default_factory=list, alias="allowedImageIds")
     pricings: list[Pricing] = Field(default_factory=list)

@@ -4,7 +4,8 @@
 exists exactly when the change it describes commits. It is called from one
 place for order changes (`orders.transitions.record_history`, which every
 status change and history event goes through, so a new transition cannot
-forget its event) and by the writers of renewals and server actions.
+forget its event) and by the writers of renewals, plan changes and server
+actions.
 Nothing else inserts into `events`.
 
 The event is written without a sequence; the relay (`events/relay.py`)
@@ -59,8 +60,15 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "action.requested",
         "action.completed",
         "action.failed",
-        # v1.2 (SPEC sections 11, 13)
+        # v1.2 (SPEC sections 11, 13, 15)
         "order.waiting_for_capacity",
+        "order.plan_changed",
+        "plan_change.created",
+        "plan_change.paid",
+        "plan_change.payment_failed",
+        "plan_change.canceled",
+        "plan_change.completed",
+        "plan_change.failed",
         "do_account.unhealthy",
         "do_account.healthy",
         # v1.2: an action ended before anything was sent to DO (SPEC section 3's CANCELED).
@@ -98,6 +106,7 @@ async def write_event(
     history: dict[str, Any] | None = None,
     renewal: dict[str, Any] | None = None,
     action: dict[str, Any] | None = None,
+    plan_change: dict[str, Any] | None = None,
 ) -> uuid.UUID:
     """Insert one event about `order_id`, with the order as it is now in this transaction.
 
@@ -117,6 +126,8 @@ async def write_event(
         data["renewal"] = renewal
     if action is not None:
         data["action"] = action
+    if plan_change is not None:
+        data["planChange"] = plan_change
     return await _insert(session, event_type, order_id, data)
 
 

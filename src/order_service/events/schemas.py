@@ -131,7 +131,9 @@ class EventOut(BaseModel):
     type: str
     createdAt: datetime
     orderId: uuid.UUID | None
-    data: dict[str, Any] = Field(description="order (+ history, renewal, action when about one)")
+    data: dict[str, Any] = Field(
+        description="order (+ history, renewal, action, planChange when about one)"
+    )
 
 
 class FeedMeta(BaseModel):

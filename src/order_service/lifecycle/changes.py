@@ -26,6 +26,7 @@ from order_service.orders.states import (
     TerminationReason,
 )
 from order_service.orders.transitions import Moved, OrderRow, transition
+from order_service.plan_changes.service import cancel_open_plan_changes
 from order_service.renewals.service import cancel_open_renewals
 
 
@@ -125,7 +126,8 @@ async def terminate(
     check: Callable[[OrderRow], None] | None = None,
     conflict: Callable[[str, str], AppError] | None = None,
 ) -> Moved:
-    """→ TERMINATED: the droplet is destroyed, open renewals and pending user actions end.
+    """→ TERMINATED: the droplet is destroyed; open renewals, plan changes and pending
+    user actions end (a pending RESIZE too: DESTROY makes it moot).
 
     History stays. DESTROY is enqueued even when no droplet was recorded
     (a FAILED order): the actions engine completes it at once then.
@@ -144,6 +146,7 @@ async def terminate(
         **extra,
     )
     await cancel_open_renewals(session, order_id)
+    await cancel_open_plan_changes(session, order_id)
     # A system action supersedes the order's PENDING user actions (writer.py).
     await enqueue_action(
         session, order_id, ActionType.DESTROY, requested_by=SYSTEM, reason=f"Terminated: {reason}"

@@ -35,6 +35,17 @@ def extend(moment: datetime, duration: Duration | str, periods: int = 1) -> date
     return add_months(moment, MONTHS[Duration(duration)] * periods)
 
 
+def whole_seconds(delta: timedelta) -> int:
+    """A duration in whole seconds, rounded down (a plan change is prorated to the second)."""
+    return delta.days * 86_400 + delta.seconds
+
+
+def period_seconds(expires_at: datetime, duration: Duration | str) -> int:
+    """The length of one period of `duration` that ends at `expires_at` (SPEC section 15):
+    from the same calendar moment `duration` months earlier, clamped like `extend`."""
+    return whole_seconds(expires_at - add_months(expires_at, -MONTHS[Duration(duration)]))
+
+
 def next_reminder_at(
     expires_at: datetime | None,
     now: datetime,
@@ -74,6 +85,8 @@ def first_period(order: Any, now: datetime, thresholds: Sequence[timedelta]) -> 
         "activated_at": now,
         "expires_at": expires_at,
         "next_reminder_at": next_reminder_at(expires_at, now, thresholds),
+        # The next period's renewal is still to be opened (rule 6).
+        "renewal_due_at": expires_at,
     }
 
 

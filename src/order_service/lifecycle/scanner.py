@@ -1,6 +1,7 @@
 """The lifecycle scan (SPEC section 9): what the service does by itself, in every process.
 
-Every `LIFECYCLE_SCAN_INTERVAL` the five rules run in order. Each rule
+Every `LIFECYCLE_SCAN_INTERVAL` the six rules run in order (the sixth, renewals
+that open themselves, in invoicing.py: it prices live, before locking). Each rule
 claims its due orders in batches, `SELECT ... FOR UPDATE SKIP LOCKED LIMIT
 n` on PostgreSQL (db.skip_locked), and changes the whole batch in one
 transaction: a backlog of 10,000 is 100 transactions, not 10,000, and two
@@ -31,12 +32,14 @@ from sqlalchemy import RowMapping, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from order_service import metrics
+from order_service.catalog.client import CatalogClient
 from order_service.config import Settings
 from order_service.db import plan_with_values, skip_locked, utcnow
 from order_service.engine import wakeup
 from order_service.errors import AppError
 from order_service.jsonresponse import iso
 from order_service.lifecycle import changes
+from order_service.lifecycle.invoicing import RenewalInvoicer
 from order_service.lifecycle.period import iso_duration, next_reminder_at
 from order_service.orders.repository import orders_t
 from order_service.orders.states import (
@@ -66,10 +69,18 @@ class ScanResult:
     ended: int = 0  # terminated at the end of a period with cancelAtPeriodEnd
     suspended: int = 0
     terminated: int = 0
+    invoiced: int = 0  # renewals opened by the service (rule 6)
     failed: int = 0
 
     def total(self) -> int:
-        return self.canceled + self.reminded + self.ended + self.suspended + self.terminated
+        return (
+            self.canceled
+            + self.reminded
+            + self.ended
+            + self.suspended
+            + self.terminated
+            + self.invoiced
+        )
 
 
 Apply = Callable[[AsyncSession, RowMapping, datetime], Awaitable[None]]
@@ -82,10 +93,19 @@ class LifecycleScanner:
         settings: Settings,
         *,
         batch: int = BATCH,
+        catalog: CatalogClient | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._settings = settings
         self._batch = batch
+        # Rule 6 prices renewals live; without a catalog client (or with
+        # RENEWAL_INVOICE_LEAD 0) it does not run.
+        lead = settings.renewal_invoice_lead
+        self._invoicer = (
+            RenewalInvoicer(sessionmaker, catalog, lead, batch)
+            if catalog is not None and lead > timedelta(0)
+            else None
+        )
         self._interval_s = settings.lifecycle_scan_interval.total_seconds()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -124,7 +144,7 @@ class LifecycleScanner:
     # ------------------------------------------------------------ the rules
 
     async def scan(self) -> ScanResult:
-        """Run the five rules of SPEC section 9 once, in order."""
+        """Run the six rules of SPEC section 9 once, in order."""
         settings = self._settings
         result = ScanResult()
         now = utcnow()
@@ -179,12 +199,16 @@ class LifecycleScanner:
             self._terminate,
             result,
         )
+        if self._invoicer is not None:
+            invoiced = await self._invoicer.run(now)
+            result.invoiced, result.failed = invoiced.opened, result.failed + invoiced.failed
         for rule, count in (
             ("unpaid_canceled", result.canceled),
             ("reminded", result.reminded),
             ("period_ended", result.ended),
             ("suspended", result.suspended),
             ("terminated", result.terminated),
+            ("renewal_opened", result.invoiced),
             ("failed", result.failed),
         ):
             if count:

@@ -72,6 +72,10 @@ async def set_expiry(
         values={
             "expires_at": expires_at,
             "next_reminder_at": next_reminder_at(expires_at, now, reminders),
+            # Another period end: invoiced in time (rule 6), unless it is the same one.
+            "renewal_due_at": (
+                order["renewal_due_at"] if expires_at == order["expires_at"] else expires_at
+            ),
         },
     )
     return await _detail(session, order_id, user=False)

@@ -74,6 +74,16 @@ class Order(Base):
     ssh_keys: Mapped[list[dict[str, Any]] | None] = mapped_column(PortableJSON)
     # When the order last moved to another plan (SPEC section 15).
     plan_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # --- v1.2: plan changes and renewals that open themselves (SPEC sections 9, 15) ---
+    # The droplet's disk in GB as the last resize left it (DO never shrinks a disk, and a
+    # CPU/RAM-only resize keeps it): null until a resize, meaning the plan's diskGb.
+    disk_gb: Mapped[int | None] = mapped_column(Integer)
+    # Rule 6 (SPEC section 9, renewals that open themselves): the expiresAt of the
+    # period whose next renewal the service has yet to open; null once it opened it,
+    # so a renewal canceled afterwards is not opened again in this period. Every
+    # writer of expires_at sets it too (a new period is invoiced in time), like
+    # next_reminder_at; due when renewal_due_at - now <= RENEWAL_INVOICE_LEAD.
+    renewal_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # A user's orders newest first, optionally by status.
@@ -87,6 +97,7 @@ class Order(Base):
         Index("ix_orders_status_expires", "status", "expires_at"),
         Index("ix_orders_status_next_reminder", "status", "next_reminder_at"),
         Index("ix_orders_status_suspended", "status", "suspended_at"),
+        Index("ix_orders_status_renewal_due", "status", "renewal_due_at"),
     )
 
 

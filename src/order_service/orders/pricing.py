@@ -75,6 +75,18 @@ def best_promo_discount(plan: Plan, base_price: int, now: datetime) -> int:
     )
 
 
+def prorated_amount(old_price: int, new_price: int, remaining_s: int, period_s: int) -> int:
+    """What moving to a dearer plan costs for the rest of the paid time (SPEC section 15).
+
+    max(0, floor((new - old) x remaining / period)) in whole IDR, on integers
+    only: a cheaper plan costs 0 (no credit), and more than one period paid
+    ahead (remaining > period) counts in full.
+    """
+    if period_s <= 0:
+        raise ValueError("a period lasts more than 0 seconds")
+    return max(0, (new_price - old_price) * max(remaining_s, 0) // period_s)
+
+
 def _aware(moment: datetime) -> datetime:
     # The catalog should send UTC with a zone; a naive date is read as UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -31,6 +31,8 @@ class OrderEvent(StrEnum):
     CANCEL_UNSCHEDULED = "CANCEL_UNSCHEDULED"
     # v1.2: no DO account has room (or a healthy token) for the order's droplet yet.
     WAITING_FOR_CAPACITY = "WAITING_FOR_CAPACITY"
+    # v1.2: the droplet was resized to another plan (SPEC section 15).
+    PLAN_CHANGED = "PLAN_CHANGED"
 
 
 class SuspensionReason(StrEnum):
@@ -50,8 +52,21 @@ class RenewalStatus(StrEnum):
     CANCELED = "CANCELED"
 
 
+class PlanChangeStatus(StrEnum):
+    """A plan change (SPEC section 15): open while PENDING_PAYMENT or PAID (resizing)."""
+
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+    PAID = "PAID"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+OPEN_PLAN_CHANGES = frozenset({PlanChangeStatus.PENDING_PAYMENT, PlanChangeStatus.PAID})
+
+
 class ActionType(StrEnum):
-    """Server actions of SPEC section 10; DESTROY is the system's only."""
+    """Server actions of SPEC section 10; DESTROY and RESIZE are the system's only."""
 
     REBOOT = "REBOOT"
     SHUTDOWN = "SHUTDOWN"
@@ -59,10 +74,12 @@ class ActionType(StrEnum):
     POWER_ON = "POWER_ON"
     REBUILD = "REBUILD"
     DESTROY = "DESTROY"
+    # v1.2: a paid plan change (SPEC section 15): shutdown, resize, power on.
+    RESIZE = "RESIZE"
 
 
-# What users and ops may ask for; DESTROY only comes from the service itself.
-REQUESTABLE_ACTIONS = frozenset(ActionType) - {ActionType.DESTROY}
+# What users and ops may ask for; DESTROY and RESIZE only come from the service itself.
+REQUESTABLE_ACTIONS = frozenset(ActionType) - {ActionType.DESTROY, ActionType.RESIZE}
 
 
 class ActionStatus(StrEnum):

@@ -130,6 +130,8 @@ async def pay_locked(
             # A new period: its reminders count again from the largest threshold ahead.
             "next_reminder_at": next_reminder_at(new_expires_at, now, reminders),
             "cancel_at_period_end": False,
+            # A new period: the service invoices it in time (rule 6).
+            "renewal_due_at": new_expires_at,
         },
     )
     if order["cancel_at_period_end"]:

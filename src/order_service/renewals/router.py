@@ -21,6 +21,7 @@ from order_service.errors import (
     OrderNotFound,
     OrderStatusConflict,
     PaymentStatusConflict,
+    PlanChangePending,
     RenewalNotFound,
     RenewalPending,
     Unauthorized,
@@ -66,6 +67,7 @@ CREATE_ERRORS = (
     OrderNotFound,
     OrderStatusConflict,
     RenewalPending,
+    PlanChangePending,
     InvalidPlan,
     InvalidDuration,
     InvalidCoupon,
@@ -77,8 +79,8 @@ CREATE_DESCRIPTION = (
     "Priced live from catalog-service like an order: the plan's active price for the order's "
     "duration x `periods`, the best promo running now, the coupon validated again. The order "
     "must be ACTIVE or SUSPENDED (else 409 ORDER_STATUS_CONFLICT); an order has at most one "
-    "unpaid renewal (409 RENEWAL_PENDING, `details.renewalId`). `Idempotency-Key` works as "
-    "for orders."
+    "unpaid renewal (409 RENEWAL_PENDING, `details.renewalId`), and none while a plan change "
+    "is unpaid or running (409 PLAN_CHANGE_PENDING). `Idempotency-Key` works as for orders."
 )
 
 

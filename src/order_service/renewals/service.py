@@ -33,12 +33,14 @@ from order_service.orders import quoting
 from order_service.orders import repository as repo
 from order_service.orders.idempotency import IdempotencyStore, StoredResponse, fingerprint
 from order_service.orders.pricing import Quote
+from order_service.orders.repository import orders_t
 from order_service.orders.states import (
     Duration,
     OrderStatus,
     RenewalStatus,
 )
 from order_service.orders.views import page_meta
+from order_service.plan_changes.store import check_no_open_plan_change, open_plan_change
 from order_service.renewals.models import Renewal
 from order_service.renewals.schemas import CreateRenewalRequest
 from order_service.renewals.views import renewal_json
@@ -75,7 +77,7 @@ def _check_renewable(order: Any) -> None:
         )
 
 
-async def _open_renewal(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID | None:
+async def open_renewal(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID | None:
     statement = select(renewals_t.c.id).where(
         renewals_t.c.order_id == order_id, renewals_t.c.status == _OPEN
     )
@@ -83,7 +85,7 @@ async def _open_renewal(session: AsyncSession, order_id: uuid.UUID) -> uuid.UUID
 
 
 async def _check_no_open_renewal(session: AsyncSession, order_id: uuid.UUID) -> None:
-    open_id = await _open_renewal(session, order_id)
+    open_id = await open_renewal(session, order_id)
     if open_id is not None:
         raise RenewalPending(
             "The order already has an unpaid renewal: pay or cancel it first",
@@ -91,7 +93,7 @@ async def _check_no_open_renewal(session: AsyncSession, order_id: uuid.UUID) -> 
         )
 
 
-async def _price(
+async def price_renewal(
     catalog: CatalogClient, order: Any, periods: int, coupon_code: str | None
 ) -> Quote:
     """Priced live like an order: the plan's price for the ORDER's duration x periods."""
@@ -128,7 +130,7 @@ async def quote_renewal(
     order = await _order(session, order_id, owner)
     _check_renewable(order)
     await _release_connection(session)
-    quote = await _price(catalog, order, periods, coupon_code)
+    quote = await price_renewal(catalog, order, periods, coupon_code)
     now = utcnow()
     new_expires_at = extend(max(order["expires_at"] or now, now), order["duration"], periods)
     return {
@@ -191,8 +193,9 @@ async def _create(
     order = await _order(session, order_id, owner)
     _check_renewable(order)
     await _check_no_open_renewal(session, order_id)
+    await check_no_open_plan_change(session, order_id)
     await _release_connection(session)
-    quote = await _price(catalog, order, request.periods, request.coupon_code)
+    quote = await price_renewal(catalog, order, request.periods, request.coupon_code)
     # Under the order's row lock, checked again: the order may have changed
     # while catalog answered, and a racing create of the same order waits here.
     locked = await repo.lock_order(session, order_id)
@@ -200,6 +203,17 @@ async def _create(
         raise OrderNotFound()
     _check_renewable(locked)
     await _check_no_open_renewal(session, order_id)
+    # Exclusive both ways with a plan change (SPEC section 15), under the same lock.
+    await check_no_open_plan_change(session, order_id)
+    body = await _insert_renewal(session, locked, quote, request.periods, actor)
+    return StoredResponse(201, orjson.loads(dumps({"data": body})))
+
+
+async def _insert_renewal(
+    session: AsyncSession, order: Any, quote: Quote, periods: int, actor: str
+) -> dict[str, Any]:
+    """The one insert of a renewal (users', ops' and the lifecycle's) and its event;
+    the caller holds the order's lock and made the checks."""
     now = utcnow()
     try:
         row = (
@@ -208,9 +222,9 @@ async def _create(
                     _INSERT_RENEWAL,
                     {
                         "id": uuid.uuid4(),
-                        "order_id": order_id,
-                        "periods": request.periods,
-                        "duration": locked["duration"],
+                        "order_id": order["id"],
+                        "periods": periods,
+                        "duration": order["duration"],
                         "base_price": quote.base_price,
                         "promo_discount": quote.promo_discount,
                         "coupon_code": quote.coupon_code,
@@ -234,8 +248,40 @@ async def _create(
         # The partial unique index: one open renewal per order, whatever the path.
         raise RenewalPending("The order already has an unpaid renewal") from None
     body = renewal_json(row)
-    await write_event(session, "renewal.created", order_id, renewal=body)
-    return StoredResponse(201, orjson.loads(dumps({"data": body})))
+    await write_event(session, "renewal.created", order["id"], renewal=body)
+    return body
+
+
+async def open_period_renewal(session: AsyncSession, due: Any, quote: Quote, *, actor: str) -> bool:
+    """SPEC section 9, rule 6: the next period's renewal, opened by the service itself.
+
+    `due` is the order as the scan priced it (id, plan_id, expires_at). Under
+    the order's lock it must still be that ACTIVE order in that period, not
+    ending at the period's end and not invoiced for it yet. The period is then
+    marked invoiced (`renewal_due_at` null), so a renewal canceled later is not
+    opened again before the next period - also when the order already had an
+    open renewal (the customer's own). While a plan change is open nothing is
+    marked: the next scan tries again. True when a renewal was opened.
+    """
+    order = await repo.lock_order(session, due["id"])
+    if (
+        order is None
+        or order["status"] != OrderStatus.ACTIVE
+        or order["cancel_at_period_end"]
+        or order["plan_id"] != due["plan_id"]
+        or order["expires_at"] != due["expires_at"]
+        or order["renewal_due_at"] != order["expires_at"]
+    ):
+        return False
+    if await open_plan_change(session, order["id"]) is not None:
+        return False
+    await session.execute(
+        update(orders_t).where(orders_t.c.id == order["id"]).values(renewal_due_at=None)
+    )
+    if await open_renewal(session, order["id"]) is not None:
+        return False
+    await _insert_renewal(session, order, quote, 1, actor)
+    return True
 
 
 # ---------------------------------------------------------------- read

@@ -118,6 +118,7 @@ def test_first_period_is_set_only_the_first_time() -> None:
         "activated_at": now,
         "expires_at": at(2024, 2, 29, 10),
         "next_reminder_at": at(2024, 2, 22, 10),
+        "renewal_due_at": at(2024, 2, 29, 10),
     }
     again = {"activated_at": now, "duration": "MONTHLY"}
     assert first_period(again, at(2024, 3, 5), REMINDERS) == {}

@@ -1,0 +1,1 @@
+"""Plan changes with a prorated price (SPEC section 15)."""
