@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mocks.catalog_service.data import IMAGE_UBUNTU_ID, PLAN_BASIC_ID
+from mocks.catalog_service.data import IMAGE_UBUNTU_ID, PLAN_BASIC_ID, PLAN_STANDARD_ID
 
 # A valid ed25519 public key for the walkthrough when ~/.ssh has none (its private
 # half was thrown away: nobody can log in with it).
@@ -86,6 +86,23 @@ Walk through an order (paste into another shell; needs curl and python3):
     A=$(curl -sS "$BASE/api/v1/orders/$ORDER_ID/actions/$ACTION_ID" \\
         -H "Authorization: Bearer $TOKEN" | python3 -c "{show_action}")
     echo "$A"; case "$A" in COMPLETED*|FAILED*) break;; esac; sleep 1
+  done
+
+  # 7. upgrade to Standard 2GB (more CPU, RAM and disk): the quote, the change, the
+  #    payment (ops), then the RESIZE action: shutdown, resize, power on
+  curl -sS "$BASE/api/v1/orders/$ORDER_ID/plan-change-quote?planId={PLAN_STANDARD_ID}" \
+    -H "Authorization: Bearer $TOKEN"; echo
+  CHANGE_ID=$(curl -sS -X POST "$BASE/api/v1/orders/$ORDER_ID/plan-changes" \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{{"planId":"{PLAN_STANDARD_ID}"}}' \
+    | tee /dev/stderr | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+  echo; echo "plan change: $CHANGE_ID"
+  curl -sS -X POST "$BASE/api/v1/internal/plan-changes/$CHANGE_ID/payment-status" \
+    -H "X-API-Key: $API_KEY" -H 'Content-Type: application/json' -d '{{"status":"PAID"}}'; echo
+  for i in $(seq 60); do
+    C=$(curl -sS "$BASE/api/v1/orders/$ORDER_ID/plan-changes" -H "Authorization: Bearer $TOKEN" \
+        | python3 -c "import json,sys; c=json.load(sys.stdin)['data'][0]; print(c['status'])")
+    echo "$C"; case "$C" in COMPLETED|FAILED) break;; esac; sleep 1
   done
 
   # the operator's view, with the status history

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mocks.catalog_service.data import IMAGE_UBUNTU_ID, PLAN_BASIC_ID
+from mocks.catalog_service.data import IMAGE_UBUNTU_ID, PLAN_BASIC_ID, PLAN_STANDARD_ID
 from mocks.dev_stack import (
     DEV_DEFAULTS,
     DevStack,
@@ -304,6 +304,30 @@ def test_the_walkthrough_works_and_ctrl_c_stops_all_four(
             time.sleep(0.2)
             action = client.get(action_url, headers=user).json()["data"]
         assert action["status"] == "COMPLETED", action
+        # 7. of the walkthrough: the upgrade to Standard, paid by ops, resized in place.
+        change = client.post(
+            f"/api/v1/orders/{order['id']}/plan-changes",
+            headers=user,
+            json={"planId": PLAN_STANDARD_ID},
+        )
+        assert change.status_code == 201, change.text
+        if change.json()["data"]["status"] == "PENDING_PAYMENT":
+            paid = client.post(
+                f"/api/v1/internal/plan-changes/{change.json()['data']['id']}/payment-status",
+                headers=ops,
+                json={"status": "PAID"},
+            )
+            assert paid.status_code == 200, paid.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            changes = client.get(f"/api/v1/orders/{order['id']}/plan-changes", headers=user)
+            latest = changes.json()["data"][0]
+            if latest["status"] in ("COMPLETED", "FAILED"):
+                break
+            time.sleep(0.3)
+        assert latest["status"] == "COMPLETED", latest
+        upgraded = client.get(f"/api/v1/orders/{order['id']}", headers=user).json()["data"]
+        assert upgraded["planId"] == PLAN_STANDARD_ID and upgraded["planChangedAt"]
         # The end of the walkthrough: a second DO account, the fake's second token.
         second = client.post(
             "/api/v1/internal/do-accounts",
