@@ -30,6 +30,7 @@ from order_service.accounts.health import AccountStates
 from order_service.accounts.models import DEFAULT_ACCOUNT_ID, DoAccount
 from order_service.config import Settings
 from order_service.orders.states import AccountHealth
+from order_service.provisioning.budget_listener import PauseListener
 from order_service.provisioning.budgets import build_budget
 from order_service.provisioning.digitalocean import (
     DigitalOceanAccountError,
@@ -41,7 +42,7 @@ from order_service.provisioning.digitalocean import (
 )
 from order_service.provisioning.lookup import ExistingDroplets
 from order_service.provisioning.rate_budget import RateBudget
-from order_service.provisioning.shared_budget import PauseListener, SharedRateBudget
+from order_service.provisioning.shared_budget import SharedRateBudget
 from order_service.provisioning.watcher import DropletWatcher
 from order_service.secret_box import InvalidToken, secret_box
 

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from order_service.accounts.models import DEFAULT_ACCOUNT_ID
 from order_service.config import Settings
 from order_service.engine import process_identity
+from order_service.provisioning.budget_listener import PauseListener
 from order_service.provisioning.rate_budget import RateBudget
-from order_service.provisioning.shared_budget import PauseListener, SharedRateBudget
+from order_service.provisioning.shared_budget import SharedRateBudget
 
 
 def build_budget(
