@@ -18,12 +18,8 @@ from typing import Any, cast
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from order_service.provisioning.shared_budget import (
-    GrantAnswer,
-    PauseListener,
-    SharedRateBudget,
-    Slice,
-)
+from order_service.provisioning.budget_listener import PauseListener
+from order_service.provisioning.shared_budget import GrantAnswer, SharedRateBudget, Slice
 from tests.unit.provisioning.test_rate_budget import WALL_EPOCH, FakeTime
 
 SPAN = 62.0  # a 60 s window plus the default 2 s skew
