@@ -40,6 +40,17 @@ class Quote:
     def price_after_promo(self) -> int:
         return self.base_price - self.promo_discount
 
+    def price_columns(self) -> dict[str, int | str | None]:
+        """The snapshot columns an order and a renewal both store (one list, not two)."""
+        return {
+            "base_price": self.base_price,
+            "promo_discount": self.promo_discount,
+            "coupon_code": self.coupon_code,
+            "coupon_discount": self.coupon_discount,
+            "final_price": self.final_price,
+            "currency": "IDR",
+        }
+
 
 def base_price_for(plan: Plan, duration: Duration) -> int | None:
     """The active price for the duration, or None when the plan has none."""
