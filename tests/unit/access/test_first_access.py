@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from order_service.access.first_access import (
     ALPHABET,
@@ -54,7 +55,6 @@ def test_user_data_sets_roots_password_at_first_boot() -> None:
 
 
 def test_user_data_is_valid_yaml_with_the_password_as_a_string() -> None:
-    yaml = pytest.importorskip("yaml")
     password = new_root_password()
     config = yaml.safe_load(cloud_init_user_data(password))
     assert config == {
