@@ -25,6 +25,8 @@ from tests.conftest import INTERNAL, auth, make_settings
 from tests.helpers import assert_error, order_body
 from tests.integration.test_ssh_keys_api import added
 
+pytestmark = pytest.mark.usefixtures("fast_do_retries")
+
 ORDERS = "/api/v1/orders"
 REGIONS = "/api/v1/regions"
 

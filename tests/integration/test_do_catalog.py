@@ -22,7 +22,7 @@ from tests.conftest import make_settings
 
 
 @pytest.fixture
-async def catalog_parts(database: Any, engine: Any, clean_db: None) -> Any:
+async def catalog_parts(database: Any, engine: Any, clean_db: None, fast_do_retries: None) -> Any:
     fake = create_fake_do(FakeConfig())
     settings = make_settings(database.url, digitalocean_api_url="http://do")
     sessionmaker = create_sessionmaker(engine)
