@@ -15,6 +15,9 @@ from bench import api, load, stack
 from bench.infra import REPO, RESULTS_DIR, Proc, stopping
 from bench.prepare import MEMORY_TASKS, Setup, commit_src, patched_src, storm_plan
 
+# The api phase's target serving payments with `serve --no-duties` (issue 23).
+API_ONLY = "ours-api-only"
+
 
 def _api_stage(
     args: argparse.Namespace, setup: Setup
@@ -39,6 +42,18 @@ def phase_api(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
         api.Target("ours", "ours", lambda: stack.start_service(setup.dir, env, name="ours")),
         api.Target("ceiling", "ceiling", lambda: stack.start_ceiling(setup.dir, setup.catalog)),
     ]
+    if "pay" in endpoints:
+        # Issue 23: payments on an API-only process, the duties in a worker beside it,
+        # so each payment still starts real provisioning, only not in this process.
+        targets.append(
+            api.Target(
+                API_ONLY,
+                "ours",
+                lambda: stack.start_service(setup.dir, env, name=API_ONLY, duties=False),
+                companion=lambda: stack.start_worker(setup.dir, env, name="api-only-worker"),
+                endpoints=("pay",),
+            )
+        )
     if args.workers > 1:
         name = f"ours-{args.workers}w"
         targets.append(

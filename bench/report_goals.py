@@ -18,15 +18,40 @@ Results = dict[str, dict[str, Any] | None]
 Verdict = tuple[str, bool]
 
 
-def _api_row(api: dict[str, Any], endpoint: str, connections: int) -> dict[str, Any] | None:
+def _api_row(
+    api: dict[str, Any], endpoint: str, connections: int, target: str = "ours"
+) -> dict[str, Any] | None:
     return next(
         (
             r
             for r in api["summary"]
-            if (r["target"], r["endpoint"], r["connections"]) == ("ours", endpoint, connections)
+            if (r["target"], r["endpoint"], r["connections"]) == (target, endpoint, connections)
         ),
         None,
     )
+
+
+def _paid_api_only(api: dict[str, Any]) -> Verdict | None:
+    """Issue 23: PAID at 16 clients on `serve --no-duties` (a worker beside it)."""
+    row = _api_row(api, "pay", 16, "ours-api-only")
+    if row is None or row["ratio"] is None:
+        return None
+    text = f"{pct(row['ratio'])} ({pct(row['ratio_min'])}-{pct(row['ratio_max'])})"
+    return text, row["ratio"] >= 0.5
+
+
+def _detail_p99_at_64(api: dict[str, Any]) -> Verdict | None:
+    """Issue 23: the slowest reads, not the typical one; medians of p99 over the runs."""
+    ours = _api_row(api, "detail", 64)
+    ceiling = _api_row(api, "detail", 64, "ceiling")
+    if ours is None or ceiling is None or not ceiling["p99_ms"]:
+        return None
+    ratio = ours["p99_ms"] / ceiling["p99_ms"]
+    text = (
+        f"{num(ours['p99_ms'], 1)} ms vs ceiling {num(ceiling['p99_ms'], 1)} ms "
+        f"({ratio:.1f}x; p50 {num(ours['p50_ms'], 1)} vs {num(ceiling['p50_ms'], 1)} ms)"
+    )
+    return text, ratio <= 2
 
 
 def _ratios(api: dict[str, Any], endpoints: tuple[str, ...], floor: float) -> Verdict | None:
@@ -147,6 +172,19 @@ GOALS: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Verdict | None]], .
     ),
     ("POST order >= 40% of the ceiling", "issue 5", "api", lambda a: _ratios(a, ("create",), 0.4)),
     ("reads' p99 < 50 ms at 16 clients", "issues 5, 11 (the list)", "api", _read_p99),
+    (
+        "PAID on an API-only process (`serve --no-duties`, a worker beside it) >= 50% of "
+        "the ceiling at 16 clients",
+        "issue 23",
+        "api",
+        _paid_api_only,
+    ),
+    (
+        "GET order detail at 64 clients: p99 within 2x the ceiling's p99",
+        "issue 23",
+        "api",
+        _detail_p99_at_64,
+    ),
     (
         "DO requests per droplet <= 3",
         "issue 5",

@@ -106,15 +106,23 @@ def start_service(
     workers: int = 1,
     src: str | None = None,
     name: str = "service",
+    duties: bool = True,
 ) -> Proc:
-    """`order-service serve` as users run it (from `src` instead of the repo's when given)."""
+    """`order-service serve` as users run it (from `src` instead of the repo's when given);
+    `duties=False` is `serve --no-duties`, the API alone (SPEC section 12)."""
     port = free_port()
     extra = {**env, "PORT": str(port)}
     if src is not None:
         extra["PYTHONPATH"] = src
     proc = start(
         name,
-        [str(VENV_BIN / "order-service"), "serve", "--workers", str(workers)],
+        [
+            str(VENV_BIN / "order-service"),
+            "serve",
+            "--workers",
+            str(workers),
+            *([] if duties else ["--no-duties"]),
+        ],
         env=clean_env(extra),
         port=port,
         ready_path="/api/v1/health/ready",
@@ -123,6 +131,21 @@ def start_service(
     if workers > 1:
         _wait_workers(proc, workers)
     log(f"{name} up on {proc.url} (pid {proc.pid}, {workers} worker(s))")
+    return proc
+
+
+def start_worker(workdir: Path, env: dict[str, str], *, name: str = "worker") -> Proc:
+    """`order-service worker`: the duties alone, beside an API-only `serve --no-duties`."""
+    port = free_port()
+    proc = start(
+        name,
+        [str(VENV_BIN / "order-service"), "worker"],
+        env=clean_env({**env, "WORKER_PORT": str(port)}),
+        port=port,
+        ready_path="/api/v1/health/ready",
+        workdir=workdir,
+    )
+    log(f"{name} up on {proc.url} (pid {proc.pid})")
     return proc
 
 
