@@ -118,6 +118,11 @@ def order_row(n: int, *, due: bool, renewal_due: bool = False) -> tuple[Any, ...
         "cancel_at_period_end": False,
         # The next reminder is ahead (7 days before the end, or none when that is past).
         "next_reminder_at": None if due or ahead <= timedelta(days=7) else expires - timedelta(7),
+        # v1.2's customer server, as an order from before it (all nullable).
+        "hostname": None,
+        "region": None,
+        "access": None,
+        "ssh_keys": None,
         "plan_changed_at": None,
         "disk_gb": None,
         # Rule 6: an order within the lead had its renewal opened already (a steady
