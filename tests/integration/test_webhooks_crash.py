@@ -113,8 +113,16 @@ async def test_sigkill_with_deliveries_pending_then_restart(
     second = ServiceProcess(env, tmp_path / "second.log")
     processes.append(second)
     await second.wait_ready()
+    # The relay of the restarted process may still be writing the last of them (CI saw
+    # 19 of 20 read right after the restart): wait for the feed, then hold it to 20.
+    expected = 10 + 5 + 5  # created x10, paid x5, provisioning x5
     feed = await feed_of(second.url)
-    assert len(feed) == 10 + 5 + 5  # created x10, paid x5, provisioning x5
+    for _ in range(100):
+        if len(feed) >= expected:
+            break
+        await asyncio.sleep(0.1)
+        feed = await feed_of(second.url)
+    assert len(feed) == expected
     wanted = {event["id"] for event in feed}
     await eventually(
         lambda: wanted <= delivered_ids(target, endpoint["secret"]),
