@@ -118,6 +118,21 @@ def _parser() -> argparse.ArgumentParser:
         "and the other taking the payments and running the duties (default on)",
     )
     parser.add_argument(
+        "--storm-roles",
+        type=int,
+        metavar="N",
+        help="storm: N storms of the largest size with roles (probe on a `serve --no-duties`, "
+        "payments to another, one `worker`), the probe pooled over them (default 3; quick 1)",
+    )
+    parser.add_argument(
+        "--storm-accounts",
+        type=int,
+        default=3,
+        metavar="N",
+        help="storm: one storm of N x the largest size over N DO accounts of the fake, each "
+        "with its own 250/min (default 3; 1 leaves it out)",
+    )
+    parser.add_argument(
         "--storm-kill-after",
         type=float,
         metavar="SECONDS",

@@ -141,6 +141,8 @@ def phase_storm(args: argparse.Namespace, setup: Setup, src: str | None = None) 
                 processes=run.processes,
                 kill_after_s=run.kill_after_s,
                 split=run.split,
+                roles=run.roles,
+                accounts=run.accounts,
             )
         )
     return {"storms": results}

@@ -1,11 +1,13 @@
 """The storm as a picture: `draw_storms(result["storms"], docs/storm.png)`.
 
-One figure for the largest storm of a run (every process count measured for
-it), three panels on one time axis (seconds since the payments were sent):
-orders ACTIVE against the staircase of our budget's lower bound, DO requests in
-the rolling 60 s before each sample against DO's 250, and the probe's GET p99
-per 5 s against 2x its idle p99. matplotlib is in the `bench` extra; without it
-the harness measures everything and leaves the picture out.
+One figure for the largest one-account storm of a run (every process count
+measured for it, the first roles storm), four panels on one time axis (seconds
+since the payments were sent): orders ACTIVE against the staircase of our
+budget's lower bound, each order's PAID -> ACTIVE (sorted) against the per-order
+bound's (issue 23), DO requests in the rolling 60 s before each sample against
+DO's 250, and the probe's GET p99 per 5 s against 2x its idle p99. matplotlib
+is in the `bench` extra; without it the harness measures everything and leaves
+the picture out.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from bench import timeline
 from bench.infra import log
-from bench.storm_result import BUDGET_PER_MINUTE, BUDGET_SKEW_S, DO_PER_MINUTE
+from bench.storm_result import BUDGET_PER_MINUTE, BUDGET_SKEW_S, DO_PER_MINUTE, per_order_bounds
 
 COLORS = ("tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple")
 
@@ -25,6 +27,8 @@ def storm_label(storm: dict[str, Any]) -> str:
     label = f"{processes} process" + ("es" if processes > 1 else "")
     if storm.get("split"):
         label += " (reads on the probed one)"
+    if storm.get("roles"):
+        label = "roles: 2 API-only + 1 worker"
     if storm.get("kill"):
         label += f", one SIGKILLed at {storm['kill']['at_s']:.0f} s"
     return label
@@ -44,11 +48,15 @@ def draw_storms(storms: list[dict[str, Any]], out: Path) -> Path | None:
     except ImportError:
         log("no matplotlib: the storm picture is left out (pip install -e '.[bench]')")
         return None
-    size = max(s["orders"] for s in with_timeline)
-    runs = [s for s in with_timeline if s["orders"] == size]
+    one_account = [s for s in with_timeline if s.get("accounts", 1) == 1] or with_timeline
+    size = max(s["orders"] for s in one_account)
+    runs = [s for s in one_account if s["orders"] == size]
+    # Of the repeated roles storms only the first: the others look alike and crowd it.
+    first_roles = next((s for s in runs if s.get("roles")), None)
+    runs = [s for s in runs if not s.get("roles") or s is first_roles]
     end = max(s["timeline"][-1]["t_s"] for s in runs) + 5
-    fig, (active_ax, rate_ax, p99_ax) = plt.subplots(
-        3, 1, figsize=(10, 10.5), sharex=True, height_ratios=(1.2, 1, 1)
+    fig, (active_ax, order_ax, rate_ax, p99_ax) = plt.subplots(
+        4, 1, figsize=(10, 13.5), sharex=True, height_ratios=(1.2, 1.1, 1, 1)
     )
     first = runs[0]
     boot_s = first["boot_s"]
@@ -77,8 +85,21 @@ def draw_storms(storms: list[dict[str, Any]], out: Path) -> Path | None:
         linewidth=1.2,
         label=f"our budget {BUDGET_PER_MINUTE}",
     )
+    bounds = per_order_bounds(size, boot_s)
+    order_ax.step(
+        bounds,
+        range(1, size + 1),
+        where="post",
+        color="black",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"per-order bound: mean {sum(bounds) / size:.1f} s",
+    )
     for index, (color, storm) in enumerate(zip(COLORS, runs, strict=False)):
         _draw_run(active_ax, rate_ax, p99_ax, storm, color, goal_label=index == 0)
+        _draw_per_order(order_ax, storm, color)
+    order_ax.set_ylabel("orders, sorted by\ntheir PAID -> ACTIVE")
+    order_ax.set_ylim(0, size * 1.08)
     active_ax.set_ylabel("orders ACTIVE")
     active_ax.set_ylim(0, size * 1.08)
     rate_ax.set_ylabel("DO requests in the\nrolling 60 s")
@@ -87,7 +108,7 @@ def draw_storms(storms: list[dict[str, Any]], out: Path) -> Path | None:
     p99_ax.set_yscale("log")
     p99_ax.set_xlabel("seconds since the payments were sent (negative: idle probe before)")
     p99_ax.set_xlim(-7, end)
-    for ax in (active_ax, rate_ax, p99_ax):
+    for ax in (active_ax, order_ax, rate_ax, p99_ax):
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=8.5)
     fig.tight_layout()
@@ -96,6 +117,23 @@ def draw_storms(storms: list[dict[str, Any]], out: Path) -> Path | None:
     plt.close(fig)
     log(f"wrote {out}")
     return out
+
+
+def _draw_per_order(ax: Any, storm: dict[str, Any], color: str) -> None:
+    """Each order's PAID -> ACTIVE, sorted: x seconds, y how many orders took at most that."""
+    figures = storm.get("paid_to_active") or {}
+    seconds = figures.get("sorted_s") or []
+    if not seconds:
+        return
+    ax.step(
+        seconds,
+        range(1, len(seconds) + 1),
+        where="post",
+        color=color,
+        linewidth=1.8,
+        label=f"{storm_label(storm)}: mean {figures['mean_s']:.1f} s "
+        f"({figures['mean_vs_bound']:.2f}x the bound's)",
+    )
 
 
 def _draw_run(

@@ -29,17 +29,29 @@ class StormRun:
     # Two processes: the probed one serves reads only (no duties, no payments), the
     # other takes the payments and runs the duties (docs/operations.md, "Reads during a storm").
     split: bool = False
+    # Issue 23's roles: the probed process and the one taking the payments are both
+    # `serve --no-duties`; one `order-service worker` runs the duties.
+    roles: bool = False
+    # Issue 20: the fake DO holds this many accounts (tokens), the service uses them all.
+    accounts: int = 1
 
 
 def storm_plan(args: argparse.Namespace) -> list[StormRun]:
     """100 and 500 orders with one process, 500 with three, every size with reads and
-    writes on separate processes (unless --no-storm-split), and the kill run when asked."""
+    writes on separate processes (unless --no-storm-split), the largest size with roles
+    (--storm-roles times; its probe is pooled over them), 3x the largest size over 3 DO
+    accounts (--storm-accounts), and the kill run when asked."""
     sizes = args.storm_sizes or ((STORM_SIZES[0],) if args.quick else STORM_SIZES)
     counts = sorted(set(args.storm_processes))
     runs = [StormRun(size, 1) for size in sizes] if 1 in counts else []
     runs += [StormRun(max(sizes), p) for p in counts if p > 1]
     if args.storm_split:
         runs += [StormRun(size, 2, split=True) for size in sizes]
+    roles = args.storm_roles if args.storm_roles is not None else (1 if args.quick else 3)
+    runs += [StormRun(max(sizes), 2, roles=True) for _ in range(roles)]
+    if args.storm_accounts > 1:
+        accounts = args.storm_accounts
+        runs.append(StormRun(max(sizes) * accounts, 1, accounts=accounts))
     if args.storm_kill_after is not None and counts[-1] > 1:
         runs.append(StormRun(max(sizes), counts[-1], args.storm_kill_after))
     return runs

@@ -323,6 +323,27 @@ def retire_unfinished_tasks() -> int:
     return len(rows)
 
 
+def forget_droplets() -> int:
+    """Bench-only: every run gets a fresh fake DO with empty accounts, so the droplets of
+    the previous runs are gone there; saying so here frees the slots they hold
+    (accounts/placement.py counts live droplets), or the next run would place by what
+    the accounts held before it instead of what they hold now."""
+    rows = asyncio.run(
+        execute(
+            "UPDATE provisioning_tasks SET droplet_status = 'gone' WHERE droplet_id IS NOT NULL "
+            "AND coalesce(droplet_status, 'new') NOT IN ('destroyed', 'gone') RETURNING id"
+        )
+    )
+    return len(rows)
+
+
+def drop_extra_accounts() -> None:
+    """Bench-only: remove every DO account but `default` (their tasks keep no account,
+    their keys go with them), so a run that added accounts leaves none behind for the next
+    run, whose fake DO would not know their tokens."""
+    asyncio.run(execute("DELETE FROM do_accounts WHERE name <> 'default'"))
+
+
 def warn_about_connections(needed: int) -> None:
     """The API phase holds up to ~80 connections (pools of 20 per service process plus the
     ceiling's): say so when the server has fewer free, since others may share it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import jwt
@@ -44,8 +45,15 @@ def start_catalog(workdir: Path) -> Proc:
 
 
 def start_fake_do(
-    workdir: Path, *, boot_seconds: float = 2.0, per_minute: int = 250, name: str = "fake-do"
+    workdir: Path,
+    *,
+    boot_seconds: float = 2.0,
+    per_minute: int = 250,
+    name: str = "fake-do",
+    tokens: Sequence[str] = (DO_TOKEN,),
 ) -> Proc:
+    """The fake DO; each token is an account of its own (droplets, limit, rate windows),
+    named after the token in its stats."""
     port = free_port()
     return start(
         name,
@@ -61,8 +69,7 @@ def start_fake_do(
             str(per_minute),
             "--per-hour",
             str(max(5000, per_minute * 10)),
-            "--token",
-            DO_TOKEN,
+            *(arg for token in tokens for arg in ("--token", token)),
         ],
         env=clean_env({"PYTHONPATH": str(REPO)}),
         port=port,

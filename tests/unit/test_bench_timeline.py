@@ -67,6 +67,8 @@ def _args(**changes: object) -> argparse.Namespace:
         "storm_processes": (1, 3),
         "storm_kill_after": None,
         "storm_split": True,
+        "storm_roles": 0,
+        "storm_accounts": 1,
     }
     return argparse.Namespace(**(defaults | changes))
 
@@ -96,6 +98,23 @@ def _args(**changes: object) -> argparse.Namespace:
         (
             {"storm_processes": (1,), "storm_kill_after": 5.0, "storm_split": False},
             [StormRun(100, 1), StormRun(500, 1)],
+        ),
+        # Issue 23's roles storms (their probe pooled) and issue 20's storm over 3 accounts:
+        # 3x the largest size, so each account gets what one account got alone.
+        (
+            {"storm_split": False, "storm_roles": 2, "storm_accounts": 3},
+            [
+                StormRun(100, 1),
+                StormRun(500, 1),
+                StormRun(500, 3),
+                StormRun(500, 2, roles=True),
+                StormRun(500, 2, roles=True),
+                StormRun(1500, 1, accounts=3),
+            ],
+        ),
+        (
+            {"quick": True, "storm_roles": None, "storm_split": False},
+            [StormRun(100, 1), StormRun(100, 3), StormRun(100, 2, roles=True)],
         ),
     ],
 )
