@@ -323,6 +323,23 @@ def retire_unfinished_tasks() -> int:
     return len(rows)
 
 
+def forget_droplets() -> None:
+    """Bench-only: every droplet the database still counts as live is marked gone.
+
+    Each run gets a fresh fake DO with empty accounts, so the droplets of earlier runs'
+    tasks (retired ones included) no longer exist there; left "live" they would still
+    hold slots in their accounts and change where the next run's droplets go. Only ever
+    run on the benchmark database.
+    """
+    asyncio.run(
+        execute(
+            "UPDATE provisioning_tasks SET droplet_status = 'gone' "
+            "WHERE droplet_id IS NOT NULL "
+            "AND coalesce(droplet_status, 'new') NOT IN ('destroyed', 'gone')"
+        )
+    )
+
+
 def warn_about_connections(needed: int) -> None:
     """The API phase holds up to ~80 connections (pools of 20 per service process plus the
     ceiling's): say so when the server has fewer free, since others may share it."""

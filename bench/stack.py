@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import jwt
@@ -44,9 +45,17 @@ def start_catalog(workdir: Path) -> Proc:
 
 
 def start_fake_do(
-    workdir: Path, *, boot_seconds: float = 2.0, per_minute: int = 250, name: str = "fake-do"
+    workdir: Path,
+    *,
+    boot_seconds: float = 2.0,
+    per_minute: int = 250,
+    name: str = "fake-do",
+    tokens: Sequence[str] | None = None,
 ) -> Proc:
+    """The fake DigitalOcean; `tokens` (default: DO_TOKEN alone) are each an account of
+    their own there, with their own rate window of `per_minute` and their own droplets."""
     port = free_port()
+    token_args = [arg for t in (tokens or (DO_TOKEN,)) for arg in ("--token", t)]
     return start(
         name,
         [
@@ -61,8 +70,7 @@ def start_fake_do(
             str(per_minute),
             "--per-hour",
             str(max(5000, per_minute * 10)),
-            "--token",
-            DO_TOKEN,
+            *token_args,
         ],
         env=clean_env({"PYTHONPATH": str(REPO)}),
         port=port,
