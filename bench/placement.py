@@ -317,6 +317,9 @@ def summarize(runs: list[dict[str, Any]], reported: list[dict[str, Any]]) -> dic
         ),
     }
     summary["within_noise"] = within_noise(summary)
+    loads = [x for r in runs + reported for x in r.get("loadavg_1m", [])]
+    # The machine's 1-minute load average around the runs (other work shares the machine).
+    summary["loadavg_1m"] = [min(loads), max(loads)] if loads else None
     if reported:
         pair = {r["setting"]: r for r in reported}
         a, b = (pair.get(s.name) for s in DEFAULT_PAIR)

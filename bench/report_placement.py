@@ -81,10 +81,13 @@ def placement_section(result: dict[str, Any] | None) -> list[str]:
             f"{_accounts(row['placements_per_account'])} |"
         )
     ratio = summary["ratio"]
+    verdict = "within the noise" if summary.get("within_noise") else "**not within the noise**"
+    load = summary.get("loadavg_1m")
+    load_note = f" Load average (1 min) around the runs: {load[0]}-{load[1]}." if load else ""
     out += [
         "",
         f"10 / 1: **{ratio['median']}x** (per repetition {', '.join(map(str, ratio['per_rep']))})"
-        f" — {'within the noise' if summary.get('within_noise') else '**not within the noise**'}.",
+        f" — {verdict}.{load_note}",
         "",
         f"One `order-service serve` (duties on) against one fake DO with {config['accounts']} "
         "tokens, each its own account; accounts 2..10 added once through the API, each "
