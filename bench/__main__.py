@@ -1,4 +1,4 @@
-"""`python -m bench {all,api,storm,memory,webhooks,lifecycle,compare,profile,render} [--quick]`
+"""`python -m bench {all,api,storm,placement,memory,webhooks,lifecycle,compare,profile,render}`
 
 Every phase starts from a fresh database `order_service_bench` (dropped and
 created again, then migrated with `order-service migrate` and seeded with
@@ -24,10 +24,12 @@ from bench.phases import (
     phase_compare,
     phase_lifecycle,
     phase_memory,
+    phase_placement,
     phase_profile,
     phase_storm,
     phase_webhooks,
 )
+from bench.placement import runs_planned as placement_runs
 from bench.prepare import MEMORY_TASKS, STORM_PROCESSES, Setup, patched_src, storm_plan
 
 
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
             "all",
             "api",
             "storm",
+            "placement",
             "memory",
             "webhooks",
             "lifecycle",
@@ -140,6 +143,13 @@ def _parser() -> argparse.ArgumentParser:
         "of them this long after the payments were sent (once all are answered)",
     )
     parser.add_argument(
+        "--placement-default-pair",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="placement: one more pair, reported only, at the default budget of 225 a minute "
+        "per account (10 accounts: 10x the budget) (default on)",
+    )
+    parser.add_argument(
         "--webhook-orders",
         type=int,
         help="webhooks: orders paid at once with one endpoint (default 1000; quick 200)",
@@ -185,12 +195,18 @@ def main() -> int:
     began = time.monotonic()
     facts = machine() | {"command": _command()}
     phases = (
-        ["api", "storm", "memory", "webhooks", "lifecycle"] if args.phase == "all" else [args.phase]
+        ["api", "storm", "placement", "memory", "webhooks", "lifecycle"]
+        if args.phase == "all"
+        else [args.phase]
     )
     # Payable orders: enough for every payment run at the fastest rate seen here, x3.
     payable = 0
     if {"api", "compare", "profile"} & set(phases) and "pay" in args.endpoints:
         payable = int(700 * (args.duration + 1) * 2 * args.reps * 3 * 1.3) + 3000
+    if "placement" in phases:
+        # One payment run per setting and repetition (+ the default pair), each with a warm-up.
+        runs = placement_runs(args.reps, args.placement_default_pair)
+        payable += int(700 * (args.duration + 1) * runs * 1.3) + 1000
     setup = Setup(
         payable=payable,
         storms=(sum(r.orders for r in storm_plan(args)),) if "storm" in phases else (),
@@ -208,6 +224,8 @@ def main() -> int:
                 result = phase_api(args, setup)
             elif phase == "storm":
                 result = phase_storm(args, setup, src)
+            elif phase == "placement":
+                result = phase_placement(args, setup)
             elif phase == "memory":
                 result = phase_memory(args, setup, src)
             elif phase == "webhooks":

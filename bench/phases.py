@@ -148,6 +148,15 @@ def phase_storm(args: argparse.Namespace, setup: Setup, src: str | None = None) 
     return {"storms": results}
 
 
+def phase_placement(args: argparse.Namespace, setup: Setup) -> dict[str, Any]:
+    """Issue 20: payments/s with 1 and with 10 DO accounts, the same total DO budget."""
+    from bench.placement import run_placement
+
+    return run_placement(
+        setup, reps=args.reps, duration=args.duration, default_pair=args.placement_default_pair
+    )
+
+
 def phase_memory(args: argparse.Namespace, setup: Setup, src: str | None = None) -> dict[str, Any]:
     from bench.memory import run_memory
 

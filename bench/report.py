@@ -17,6 +17,7 @@ from bench.infra import BENCH_DIR, REPO, RESULTS_DIR, log
 from bench.report_api import api_tables
 from bench.report_format import load, run_note
 from bench.report_goals import goals_section
+from bench.report_placement import placement_section
 from bench.report_sections import lifecycle_section, webhooks_section
 from bench.report_storm import memory_table, storm_picture, storm_table
 
@@ -29,7 +30,7 @@ HOW_TO_RUN = [
     "```sh",
     "make bench                                   # everything, ~25 minutes on 2 cores",
     "make bench BENCH_ARGS=--quick                # smoke test: 1 repetition, 3 s runs",
-    ".venv/bin/python -m bench api   # one phase: api|storm|memory|webhooks|lifecycle",
+    ".venv/bin/python -m bench api   # one phase: api|storm|placement|memory|webhooks|lifecycle",
     ".venv/bin/python -m bench render             # this page again from bench/results/",
     ".venv/bin/python -m bench compare --patch my-change.diff --label NAME   # before/after",
     ".venv/bin/python -m bench compare --before-commit fd93a92 --label NAME  # old vs tree",
@@ -95,6 +96,8 @@ def _tables(results: Path, found: dict[str, dict[str, Any] | None]) -> list[str]
     if old_storm:
         lines += ["", f"Before the fixes ({run_note(old_storm)}, same harness):", ""]
         lines += storm_table(old_storm, " (before)")[:-2]
+    lines += ["", "### The cost of placement: 1 vs 10 DO accounts", ""]
+    lines += placement_section(found["placement"])
     lines += ["", "### Memory", ""]
     lines += memory_table(memory) if memory else [NOT_MEASURED]
     old_memory = load(results / "baseline", "memory")
@@ -124,7 +127,8 @@ def _picture(storm: dict[str, Any] | None, doc: Path) -> list[str]:
 
 def render(doc: Path = DOC, results: Path = RESULTS_DIR) -> Path:
     found = {
-        name: load(results, name) for name in ("api", "storm", "memory", "webhooks", "lifecycle")
+        name: load(results, name)
+        for name in ("api", "storm", "placement", "memory", "webhooks", "lifecycle")
     }
     lines = [
         "# Benchmarks",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.report_format import num, pct
+from bench.report_placement import placement_goal
 from bench.report_sections import WEBHOOK_RATIO_GOAL, worst_lifecycle_ratio
 from bench.storm_result import pooled_probe
 
@@ -320,6 +321,12 @@ GOALS: tuple[tuple[str, str, str, Callable[[dict[str, Any]], Verdict | None]], .
         "issues 5, 11",
         "storm",
         _per_storm(lambda s: s["p99_storm_vs_idle"], lambda v: v is not None and v < 2, "x"),
+    ),
+    (
+        "placement over 10 accounts costs payments/s within the noise of 1 account",
+        "issue 20",
+        "placement",
+        placement_goal,
     ),
     ("RSS growth < 50 MB with 1,000 droplets in flight", "issue 5", "memory", _memory),
     ("every event of the paid orders delivered", "issue 10", "webhooks", _delivered),
