@@ -85,13 +85,18 @@ class ExistingDroplets:
         if len(order_ids) > pages:
             return await self._list_everything(order_ids)
         answers = await asyncio.gather(
-            *(self._client.list_droplets_by_tag(order_tag(order_id)) for order_id in order_ids)
+            *(
+                self._client.list_droplets_by_tag(order_tag(order_id), before_create=True)
+                for order_id in order_ids
+            )
         )
         self.listings += len(order_ids)
         return dict(zip(order_ids, answers, strict=True))
 
     async def _list_everything(self, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Droplet]]:
-        droplets = await self._client.list_droplets_by_tag(SERVICE_TAG, per_page=PAGE_SIZE)
+        droplets = await self._client.list_droplets_by_tag(
+            SERVICE_TAG, per_page=PAGE_SIZE, before_create=True
+        )
         self.listings += 1
         self._service_droplets = len(droplets)
         wanted = {order_tag(order_id): order_id for order_id in order_ids}

@@ -175,7 +175,6 @@ class SharedRateBudget(RateBudget):
         self._shared_listener = listener
         self._slices: dict[bool, Slice | None] = {}
         self._to_close: list[Slice] = []
-        self._waiting: dict[bool, int] = {False: 0, True: 0}
         self._background: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._closing = False

@@ -352,6 +352,22 @@ async def test_list_by_tag_uses_meta_total_without_links_and_dedups(
     assert route.call_count == 2
 
 
+async def test_the_look_up_before_a_create_is_budgeted_with_the_creates(
+    client: DigitalOceanClient,
+    router: respx.MockRouter,
+    budget: CountingBudget,
+    responses: list[tuple[str, int]],
+) -> None:
+    """The follow-ups' reserve is for seeing droplets boot: a storm's look-ups spent it."""
+    router.get("/v2/droplets").respond(200, json={"droplets": [], "links": {}, "meta": {}})
+
+    await client.list_droplets_by_tag("order-1")
+    assert budget.bulk == 0
+    await client.list_droplets_by_tag("order-1", before_create=True)
+    assert budget.bulk == 1
+    assert [op for op, _ in responses] == ["list_droplets", "look_up_droplets"]
+
+
 async def test_list_by_tag_stops_on_an_empty_page(
     client: DigitalOceanClient, router: respx.MockRouter
 ) -> None:

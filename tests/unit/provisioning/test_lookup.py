@@ -26,7 +26,9 @@ class FakeClient:
         self.calls: list[str] = []
         self.fail = fail
 
-    async def list_droplets_by_tag(self, tag: str, *, per_page: int = 200) -> list[Droplet]:
+    async def list_droplets_by_tag(
+        self, tag: str, *, per_page: int = 200, before_create: bool = False
+    ) -> list[Droplet]:
         self.calls.append(tag)
         await asyncio.sleep(0)
         if self.fail:
@@ -77,7 +79,9 @@ async def test_a_lookup_made_during_a_round_gets_the_next_one() -> None:
     release = asyncio.Event()
     listing = client.list_droplets_by_tag
 
-    async def slow_listing(tag: str, *, per_page: int = 200) -> list[Droplet]:
+    async def slow_listing(
+        tag: str, *, per_page: int = 200, before_create: bool = False
+    ) -> list[Droplet]:
         await release.wait()
         return await listing(tag, per_page=per_page)
 

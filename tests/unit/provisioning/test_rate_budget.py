@@ -262,3 +262,36 @@ async def test_follow_ups_may_use_the_whole_window_when_creates_do_not() -> None
 def test_a_tiny_budget_keeps_no_reserve() -> None:
     assert RateBudget(per_minute=19, per_hour=100).minute_reserve == 0
     assert RateBudget(per_minute=225, per_hour=4750).minute_reserve == 11
+
+
+class GatedTime(FakeTime):
+    """A fake clock whose sleeps wait for the test to open the gate: the state of a
+    budget with a request asleep in acquire() can be looked at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await self.gate.wait()
+        self.now += seconds
+
+
+async def test_bulk_waiting_says_whether_creates_wait_for_the_budget() -> None:
+    fake = GatedTime()
+    budget = make_budget(fake, per_minute=40, per_hour=10_000)  # 2 kept for the follow-ups
+    assert not budget.bulk_waiting  # nobody waiting
+
+    # The creates' share of the minute spent: the next create sleeps for the window.
+    for _ in range(40 - budget.minute_reserve):
+        await budget.acquire(bulk=True)
+    assert not budget.bulk_waiting  # none of them had to wait
+    waiting = asyncio.create_task(budget.acquire(bulk=True))
+    await asyncio.sleep(0)
+    assert fake.sleeps and budget.bulk_waiting
+    await budget.acquire()  # a follow-up goes at once, from the reserve
+    assert budget.bulk_waiting
+    fake.gate.set()
+    await waiting
+    assert not budget.bulk_waiting

@@ -33,10 +33,19 @@ def droplet(droplet_id: int, status: str = "new", tags: Iterable[str] = (COHORT,
     )
 
 
+class FakeBudget:
+    """What the watcher reads of the client's rate budget: do creates wait for it?"""
+
+    def __init__(self) -> None:
+        self.bulk_waiting = False
+        self.minute_reserve = 11  # of 225 a minute
+
+
 class FakeClient:
     """Stands in for DigitalOceanClient: droplets by id, listings by tag, call counts."""
 
     def __init__(self) -> None:
+        self.budget = FakeBudget()
         self.droplets: dict[int, Droplet] = {}
         self.calls: Counter[str] = Counter()
         self.listed: list[tuple[str, int]] = []
@@ -56,7 +65,9 @@ class FakeClient:
             raise self.get_errors[droplet_id]
         return self.droplets.get(droplet_id)
 
-    async def list_droplets_by_tag(self, tag: str, *, per_page: int = 200) -> list[Droplet]:
+    async def list_droplets_by_tag(
+        self, tag: str, *, per_page: int = 200, before_create: bool = False
+    ) -> list[Droplet]:
         self.calls["list"] += 1
         self.listed.append((tag, per_page))
         await asyncio.sleep(0)
@@ -301,3 +312,34 @@ async def test_a_waiter_that_gives_up_does_not_break_the_round(
 
     assert [r.id for r in results] == [1, 2]
     assert quitter.cancelled()
+
+
+async def test_rounds_are_spaced_while_creates_wait_for_the_budget(client: FakeClient) -> None:
+    """A storm's creates take every slot of the budget minute but the follow-ups' share:
+    rounds every interval would spend it within seconds, long before the minute ends."""
+    now = [0.0]
+    watcher = DropletWatcher(client, INTERVAL, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert watcher.paced_gap_s == pytest.approx(60 * 2 / 11)
+    client.add(droplet(1), droplet(2))
+    client.budget.bulk_waiting = True
+    start(watcher)
+    try:
+        await asyncio.wait_for(watcher.observe(1, COHORT), timeout=5)  # the first round goes
+        assert watcher.rounds == 1
+        second = asyncio.create_task(watcher.observe(2, COHORT))
+        await asyncio.sleep(INTERVAL * 10)
+        assert watcher.rounds == 1 and not second.done()  # held: creates wait
+        now[0] += watcher.paced_gap_s
+        await asyncio.wait_for(second, timeout=5)
+        assert watcher.rounds == 2
+        # No create waits any more: the watcher polls at its interval.
+        client.budget.bulk_waiting = False
+        for droplet_id in (1, 2):
+            await asyncio.wait_for(watcher.observe(droplet_id, COHORT), timeout=5)
+        assert watcher.rounds == 4
+    finally:
+        while _running:
+            task = _running.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

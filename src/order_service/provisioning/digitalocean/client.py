@@ -107,15 +107,19 @@ class DigitalOceanClient(AccountCalls):
             return None
         return parse_body(response, operation, lambda body: Droplet.from_api(body["droplet"]))
 
-    async def list_droplets_by_tag(self, tag: str, *, per_page: int = 200) -> list[Droplet]:
+    async def list_droplets_by_tag(
+        self, tag: str, *, per_page: int = 200, before_create: bool = False
+    ) -> list[Droplet]:
         """Every droplet carrying ``tag``, across all pages (deduplicated by id).
 
         Pages can shift while droplets are created or deleted between requests,
         so the same droplet may show up twice; the first occurrence wins.
+        ``before_create``: the look-up before a create, budgeted with the creates
+        (transport.BULK_OPERATIONS), not with the follow-ups.
         """
         found: dict[int, Droplet] = {}
         for droplet in await self._list_all(
-            "list_droplets",
+            "look_up_droplets" if before_create else "list_droplets",
             "/v2/droplets",
             "droplets",
             Droplet.from_api,
