@@ -40,7 +40,7 @@ def storm_plan(args: argparse.Namespace) -> list[StormRun]:
     """100 and 500 orders with one process, 500 with three, every size with reads and
     writes on separate processes (unless --no-storm-split), the largest size with roles
     (--storm-roles times; its probe is pooled over them), 3x the largest size over 3 DO
-    accounts (--storm-accounts), and the kill run when asked."""
+    accounts (--storm-accounts; one process, and with roles), and the kill run when asked."""
     sizes = args.storm_sizes or ((STORM_SIZES[0],) if args.quick else STORM_SIZES)
     counts = sorted(set(args.storm_processes))
     runs = [StormRun(size, 1) for size in sizes] if 1 in counts else []
@@ -50,8 +50,11 @@ def storm_plan(args: argparse.Namespace) -> list[StormRun]:
     roles = args.storm_roles if args.storm_roles is not None else (1 if args.quick else 3)
     runs += [StormRun(max(sizes), 2, roles=True) for _ in range(roles)]
     if args.storm_accounts > 1:
+        # One process, and the roles (API-only processes and a worker), as v1.2 deploys
+        # a storm of this size.
         accounts = args.storm_accounts
         runs.append(StormRun(max(sizes) * accounts, 1, accounts=accounts))
+        runs.append(StormRun(max(sizes) * accounts, 2, roles=True, accounts=accounts))
     if args.storm_kill_after is not None and counts[-1] > 1:
         runs.append(StormRun(max(sizes), counts[-1], args.storm_kill_after))
     return runs

@@ -13,7 +13,7 @@ from typing import Any
 from bench.report_format import num, pct
 from bench.report_placement import placement_goal
 from bench.report_sections import WEBHOOK_RATIO_GOAL, worst_lifecycle_ratio
-from bench.storm_result import pooled_probe
+from bench.storm_result import pooled_probe, roles_storms
 
 Results = dict[str, dict[str, Any] | None]
 # What a goal says about one run: (what was measured, met or not).
@@ -140,8 +140,9 @@ def _requests_per_droplet(storm_result: dict[str, Any]) -> Verdict | None:
 
 
 def _roles_probe(storm_result: dict[str, Any]) -> Verdict | None:
-    """Issue 23: the probe on an API-only process, pooled over the roles storms."""
-    pooled = pooled_probe([s for s in storm_result["storms"] if s.get("roles")])
+    """Issue 23: the probe on an API-only process, pooled over the roles storms of one
+    account (the storm over several accounts has its own row)."""
+    pooled = pooled_probe(roles_storms(storm_result["storms"]))
     if pooled is None:
         return None
     text = (
@@ -154,17 +155,20 @@ def _roles_probe(storm_result: dict[str, Any]) -> Verdict | None:
 
 
 def _accounts_storm(storm_result: dict[str, Any]) -> Verdict | None:
-    """Issue 20: the storm over several accounts against their lower bound."""
+    """Issue 20: the storm over several accounts against their lower bound. Judged on
+    the roles run when there is one (API-only processes and a worker: how v1.2 deploys
+    a storm of this size); the one-process run is shown beside it."""
     runs = [s for s in storm_result["storms"] if s.get("accounts", 1) > 1]
     if not runs:
         return None
+    judged = [s for s in runs if s.get("roles")] or runs
     text = "; ".join(
         f"{_storm_name(s)}: {s['seconds_to_all_active']:.1f} s vs "
         f"{s['lower_bound']['our_budget_s']:.0f} s (**{s['vs_budget_bound']:.2f}x**), "
         f"{s['active']} ACTIVE"
         for s in runs
     )
-    return text, all(s["all_active"] and s["vs_budget_bound"] <= 1.1 for s in runs)
+    return text, all(s["all_active"] and s["vs_budget_bound"] <= 1.1 for s in judged)
 
 
 def _per_storm(

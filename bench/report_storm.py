@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report_format import routes, times
-from bench.storm_result import pooled_probe
+from bench.storm_result import pooled_probe, roles_storms
 
 STORM_PICTURE = "storm.png"  # next to the rendered doc
 
@@ -79,7 +79,7 @@ def _per_order(storm: dict[str, Any]) -> str:
 
 
 def _roles_lines(storms: list[dict[str, Any]]) -> list[str]:
-    roles = [s for s in storms if s.get("roles")]
+    roles = roles_storms(storms)
     pooled = pooled_probe(roles)
     if pooled is None:
         return []
@@ -120,10 +120,11 @@ def _accounts_lines(storms: list[dict[str, Any]]) -> list[str]:
 def _processes(storm: dict[str, Any]) -> str:
     if storm.get("split"):
         return f"{storm['processes']}, split: reads on the probed one"
+    accounts = f", {storm['accounts']} DO accounts" if storm.get("accounts", 1) > 1 else ""
     if storm.get("roles"):
-        return f"{storm['processes']} `serve --no-duties` + 1 `worker` (roles)"
-    if storm.get("accounts", 1) > 1:
-        return f"{storm.get('processes', 1)}, {storm['accounts']} DO accounts"
+        return f"{storm['processes']} `serve --no-duties` + 1 `worker` (roles){accounts}"
+    if accounts:
+        return f"{storm.get('processes', 1)}{accounts}"
     text = str(storm.get("processes", 1))
     kill = storm.get("kill")
     return text + (f" (one SIGKILLed at {kill['at_s']:.0f} s)" if kill else "")

@@ -97,6 +97,12 @@ def _latencies(samples: list[list[float]], start: float, end: float) -> list[flo
     return [round(s[1], 2) for s in samples if start <= s[0] < end]
 
 
+def roles_storms(storms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The roles storms of one account, whose probes issue 23's goal pools (the storm
+    over several accounts is issue 20's)."""
+    return [s for s in storms if s.get("roles") and s.get("accounts", 1) == 1]
+
+
 def pooled_probe(storms: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The probe's idle and storm windows of several storms pooled into one sample each:
     p95 (issue 23's goal: storm < 2x idle) and p99 beside it."""

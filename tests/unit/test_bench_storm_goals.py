@@ -128,3 +128,18 @@ def test_the_roles_probe_is_pooled_over_the_storms() -> None:
 @pytest.mark.parametrize("source", ["issue 20", "issue 23"])
 def test_the_issues_have_storm_goal_rows(source: str) -> None:
     assert any(src == source and phase == "storm" for _, src, phase, _ in GOALS)
+
+
+def test_the_accounts_goal_is_judged_on_the_roles_run_and_shows_both() -> None:
+    one = _storm(orders=1500, accounts=3, vs_budget_bound=1.2, active=1500)
+    roles = _storm(orders=1500, accounts=3, processes=2, roles=True, vs_budget_bound=1.05)
+    text, met = _accounts_storm({"storms": [one, roles]}) or ("", False)
+    assert met
+    assert "1.20x" in text and "1.05x" in text
+    roles |= {"vs_budget_bound": 1.15}
+    assert not (_accounts_storm({"storms": [one, roles]}) or ("", True))[1]
+    # The roles storm over several accounts is not pooled into issue 23's probe.
+    assert (
+        _roles_probe({"storms": [roles | {"probe_latencies_ms": {"idle": [1.0], "storm": [9.0]}}]})
+        is None
+    )

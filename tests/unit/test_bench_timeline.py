@@ -110,6 +110,7 @@ def _args(**changes: object) -> argparse.Namespace:
                 StormRun(500, 2, roles=True),
                 StormRun(500, 2, roles=True),
                 StormRun(1500, 1, accounts=3),
+                StormRun(1500, 2, roles=True, accounts=3),
             ],
         ),
         (
