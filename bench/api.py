@@ -80,6 +80,8 @@ class ApiContext:
     pay_total: int
     pay_cursor: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # Where the cursor is kept between phases (prepare.Setup.pay_cursor), if anywhere.
+    setup: Any = None
 
 
 def loads(ctx: ApiContext) -> dict[str, Callable[[], load.Load]]:
@@ -140,8 +142,12 @@ def one_run(
     if endpoint == "pay":
         # Every id is paid once: the next run starts after what this one may have used.
         ctx.pay_cursor += int(result["requests"]) + connections + 16
+        if ctx.setup is not None:
+            ctx.setup.pay_cursor = ctx.pay_cursor
         if ctx.pay_cursor > ctx.pay_total:
             log(f"WARNING: payable orders exhausted ({ctx.pay_cursor}/{ctx.pay_total})")
+        if result["errors"] > result["requests"] * 0.01:
+            log(f"WARNING: {result['errors']} of {result['requests']} payments failed")
     entry = {"target": target.name, "kind": target.kind, "endpoint": endpoint, "rep": rep}
     entry |= result
     if record:

@@ -31,6 +31,8 @@ def _api_stage(
         setup.user_ids_file,
         setup.pay_ids_file,
         len(setup.seeded.payable_ids),
+        pay_cursor=setup.pay_cursor,
+        setup=setup,
     )
     fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, per_minute=250)
     return endpoints, ctx, fake, stack.service_env(setup.catalog, fake)

@@ -210,6 +210,8 @@ def run_placement(
         setup.user_ids_file,
         setup.pay_ids_file,
         len(setup.seeded.payable_ids),
+        pay_cursor=setup.pay_cursor,
+        setup=setup,
     )
     # Accounts an earlier phase added would not exist in this fake: start with `default`.
     seed.drop_extra_accounts()

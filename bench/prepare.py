@@ -73,6 +73,9 @@ class Setup:
         self.user_ids_file.write_text("\n".join(self.seeded.user_order_ids) + "\n")
         self.pay_ids_file = self.dir / "payable-order-ids.txt"
         self.pay_ids_file.write_text("\n".join(self.seeded.payable_ids) + "\n")
+        # The first payable order no phase has paid yet: each phase that pays starts
+        # there and moves it on (an order paid twice is a fast 409, not a payment).
+        self.pay_cursor = 0
         self.catalog: Proc = stack.start_catalog(self.dir)
         log(f"database ready in {self.seed_seconds}s; work dir {self.dir}")
         seed.warn_about_connections(needed=90)

@@ -21,6 +21,8 @@ def within_noise(summary: dict[str, Any]) -> bool | None:
     ten = (summary.get("ten") or {}).get("payments_per_s")
     if not one or not ten:
         return None
+    if (summary.get("one") or {}).get("errors") or (summary.get("ten") or {}).get("errors"):
+        return False  # failed payments (e.g. orders paid twice) measure nothing
     ratio = (summary.get("ratio") or {}).get("median")
     return ten["median"] >= one["min"] or (ratio is not None and ratio >= RATIO_FLOOR)
 
@@ -41,6 +43,9 @@ def placement_goal(result: dict[str, Any]) -> tuple[str, bool] | None:
         f"{num(one['payments_per_s']['max'], 1)}); 10/1 {ratio['median']}x "
         f"({ratio['min']}-{ratio['max']})"
     )
+    errors = one.get("errors", 0) + ten.get("errors", 0)
+    if errors:
+        text += f"; **{errors} payments failed**"
     return text, met
 
 

@@ -78,3 +78,14 @@ def test_the_section_renders_both_settings() -> None:
     assert "| 10 accounts | 22 x 10 = 220 |" in lines
     assert "within the noise" in lines
     assert placement_section(None)[0].startswith("_not measured")
+
+
+def test_failed_payments_void_the_goal() -> None:
+    """Orders paid twice answer a fast 409: such a run measures nothing (a full run
+    once started the placement phase on orders the api phase had paid)."""
+    result = _result(100.0, 1.0)
+    assert (placement_goal(result) or ("", False))[1]
+    result["summary"]["ten"]["errors"] = 1200
+    text, met = placement_goal(result) or ("", True)
+    assert not met
+    assert "1200 payments failed" in text
