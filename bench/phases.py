@@ -25,15 +25,7 @@ def _api_stage(
     """What every API-driving phase starts from: the endpoints asked for, the load
     context, the fake DO (stop it with `stopping`) and the service's environment."""
     endpoints = tuple(e for e in args.endpoints.split(",") if e)
-    ctx = api.ApiContext(
-        setup.dir,
-        setup.catalog,
-        setup.user_ids_file,
-        setup.pay_ids_file,
-        len(setup.seeded.payable_ids),
-        pay_cursor=setup.pay_cursor,
-        setup=setup,
-    )
+    ctx = setup.api_context()
     fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, per_minute=250)
     return endpoints, ctx, fake, stack.service_env(setup.catalog, fake)
 

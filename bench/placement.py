@@ -40,10 +40,11 @@ from typing import Any
 import httpx
 
 from bench import api, load, seed, stack
-from bench.infra import DO_TOKEN, INTERNAL_API_KEY, Proc, log, stopping
+from bench.infra import INTERNAL_API_KEY, Proc, log, stopping
 from bench.prepare import Setup
 from bench.report_placement import RATIO_FLOOR, within_noise
 from bench.storm import _fake_stats, reset_shared_budget
+from bench.storm_setup import fake_tokens, register_accounts
 
 ACCOUNTS = 10
 CONNECTIONS = 16
@@ -72,27 +73,12 @@ DEFAULT_PAIR = (
 )
 
 
-def fake_tokens() -> list[str]:
-    """The fake's accounts: `default`'s token first, then one per added account."""
-    return [DO_TOKEN, *(f"{DO_TOKEN}-{i}" for i in range(2, ACCOUNTS + 1))]
-
-
 def runs_planned(reps: int, default_pair: bool) -> int:
     """Payment runs of the phase (without warm-ups), for Setup's payable orders."""
     return len(MEASURED) * reps + (len(DEFAULT_PAIR) if default_pair else 0)
 
 
 # ------------------------------------------------------------------ the accounts
-
-
-def register_accounts(service: Proc) -> None:
-    """Accounts 2..10 through the API (each token checked against the fake)."""
-    with httpx.Client(base_url=service.url, headers=HEADERS, timeout=30) as client:
-        for i, token in enumerate(fake_tokens()[1:], start=2):
-            answer = client.post(ACCOUNTS_URL, json={"name": f"bench-{i:02d}", "token": token})
-            if answer.status_code != 201:
-                raise RuntimeError(f"adding account {i}: {answer.status_code} {answer.text}")
-    log(f"placement: {ACCOUNTS - 1} accounts added beside default")
 
 
 def set_active(service: Proc, count: int) -> list[str]:
@@ -204,18 +190,10 @@ def one_setting(
 def run_placement(
     setup: Setup, *, reps: int, duration: float, default_pair: bool
 ) -> dict[str, Any]:
-    ctx = api.ApiContext(
-        setup.dir,
-        setup.catalog,
-        setup.user_ids_file,
-        setup.pay_ids_file,
-        len(setup.seeded.payable_ids),
-        pay_cursor=setup.pay_cursor,
-        setup=setup,
-    )
+    ctx = setup.api_context()
     # Accounts an earlier phase added would not exist in this fake: start with `default`.
     seed.drop_extra_accounts()
-    fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, tokens=fake_tokens())
+    fake = stack.start_fake_do(setup.dir, boot_seconds=2.0, tokens=fake_tokens(ACCOUNTS))
     env = stack.service_env(setup.catalog, fake)
     current = {"per_minute": TOTAL_PER_MINUTE}
 
@@ -229,7 +207,8 @@ def run_placement(
     started = time.monotonic()
     with stopping(fake):
         try:
-            register_accounts(target.up())
+            register_accounts(target.up(), fake_tokens(ACCOUNTS), prefix="bench")
+            log(f"placement: {ACCOUNTS - 1} accounts added beside default")
             plan = [
                 (setting, rep, runs)
                 for rep in range(reps)

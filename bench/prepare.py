@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import seed, stack
+from bench import api, seed, stack
 from bench.infra import REPO, Proc, log, workdir
 
 STORM_SIZES = (100, 500)
@@ -79,6 +79,19 @@ class Setup:
         self.catalog: Proc = stack.start_catalog(self.dir)
         log(f"database ready in {self.seed_seconds}s; work dir {self.dir}")
         seed.warn_about_connections(needed=90)
+
+    def api_context(self) -> api.ApiContext:
+        """The load context of a phase that drives the API; its payments start at the
+        first order no earlier phase paid."""
+        return api.ApiContext(
+            self.dir,
+            self.catalog,
+            self.user_ids_file,
+            self.pay_ids_file,
+            len(self.seeded.payable_ids),
+            pay_cursor=self.pay_cursor,
+            setup=self,
+        )
 
     def close(self) -> None:
         self.catalog.stop()
